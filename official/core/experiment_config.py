@@ -1,0 +1,133 @@
+"""The experiment schema: `ExperimentConfig(task, trainer, runtime)`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from official.core.config import Config
+from official.modeling.optimization.optimization_config import OptimizationConfig
+
+
+@dataclasses.dataclass
+class DataConfig(Config):
+    """Where one split's examples come from and how they are batched.
+
+    Set exactly one of `input_path` (a TFRecord glob pattern, or several
+    separated by commas) and `tfds_name` (a TensorFlow Datasets name, read
+    from `tfds_data_dir` with split `tfds_split`).
+    """
+
+    input_path: str = ""
+    tfds_name: str = ""
+    tfds_split: str = ""
+    tfds_data_dir: str = ""
+    global_batch_size: int = 32
+    is_training: bool = True
+    shuffle_buffer_size: int = 1000
+    cache: bool = False
+    drop_remainder: bool = True
+    seed: int | None = None
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        if bool(self.input_path) == bool(self.tfds_name):
+            raise ValueError(
+                f"{where}: set exactly one of `input_path`, `tfds_name`. Received: "
+                f"input_path={self.input_path!r}, tfds_name={self.tfds_name!r}. "
+                f"Example: --params_override={where}.input_path=/data/train-*.tfrecord"
+            )
+        if self.tfds_name and not self.tfds_split:
+            raise ValueError(
+                f"{where}.tfds_split must be set with tfds_name "
+                f"(e.g. 'train' or 'validation')."
+            )
+        if self.global_batch_size <= 0:
+            raise ValueError(
+                f"{where}.global_batch_size must be > 0. Received: "
+                f"{self.global_batch_size}."
+            )
+
+
+@dataclasses.dataclass
+class RuntimeConfig(Config):
+    """Where the computation runs.
+
+    `distribution_strategy` is one of `one_device` or `mirrored`.
+    `num_devices` (0 = all visible accelerators, or the CPU) picks how many
+    devices `mirrored` replicates over.
+    """
+
+    distribution_strategy: str = "one_device"
+    num_devices: int = 0
+    seed: int | None = None
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        from official.core import distribute
+
+        if self.distribution_strategy not in distribute.STRATEGIES:
+            raise ValueError(
+                f"{where}.distribution_strategy must be one of "
+                f"{', '.join(distribute.STRATEGIES)}. Received: "
+                f"{self.distribution_strategy!r}."
+            )
+        if self.num_devices < 0:
+            raise ValueError(f"{where}.num_devices must be >= 0.")
+
+
+@dataclasses.dataclass
+class TrainerConfig(Config):
+    """The training loop. Durations are in steps.
+
+    `validation_steps` = -1 evaluates on the whole validation split.
+    `validation_interval` = 0 evaluates only at the end of training.
+    """
+
+    train_steps: int = 1000
+    steps_per_loop: int = 100
+    checkpoint_interval: int = 1000
+    max_to_keep: int = 5
+    validation_interval: int = 1000
+    validation_steps: int = -1
+    optimizer_config: OptimizationConfig = dataclasses.field(
+        default_factory=OptimizationConfig
+    )
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        for name in ("train_steps", "steps_per_loop", "checkpoint_interval", "max_to_keep"):
+            if getattr(self, name) <= 0:
+                raise ValueError(
+                    f"{where}.{name} must be > 0. Received: {getattr(self, name)}."
+                )
+        if self.validation_interval < 0:
+            raise ValueError(f"{where}.validation_interval must be >= 0.")
+        if self.validation_steps == 0 or self.validation_steps < -1:
+            raise ValueError(
+                f"{where}.validation_steps must be -1 (whole split) or > 0. "
+                f"Received: {self.validation_steps}."
+            )
+        for name in ("checkpoint_interval", "validation_interval"):
+            value = getattr(self, name)
+            if value and value % self.steps_per_loop:
+                raise ValueError(
+                    f"{where}.{name} ({value}) must be a multiple of "
+                    f"{where}.steps_per_loop ({self.steps_per_loop})."
+                )
+
+
+@dataclasses.dataclass
+class TaskConfig(Config):
+    """Base of every task's config; the task factory is keyed by its type."""
+
+    train_data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    validation_data: DataConfig = dataclasses.field(
+        default_factory=lambda: DataConfig(is_training=False, drop_remainder=False)
+    )
+
+
+@dataclasses.dataclass
+class ExperimentConfig(Config):
+    task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)

@@ -1,0 +1,21 @@
+"""Tasks are keyed by the type of their config."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from official.core.experiment_config import TaskConfig
+from official.core.registries import TASKS
+
+
+def register_task(config_cls: type) -> Callable:
+    """Registers a `Task` subclass as the task for configs of `config_cls`."""
+    return TASKS.register(config_cls)
+
+
+def get_task(config: TaskConfig):
+    """Builds the task registered for `type(config)`."""
+    import official.registry_imports  # noqa: F401
+
+    task_cls = TASKS.get(type(config))
+    return task_cls(config)

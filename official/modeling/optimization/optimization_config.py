@@ -1,0 +1,80 @@
+"""Configs for the optimizer, the learning-rate schedule and warmup.
+
+The optimizer and the schedule are named by `type` and take `params`, which
+are checked against the registered constructor's signature when the config is
+validated (the constructor signature is the schema).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from official.core.config import Config
+
+
+@dataclasses.dataclass
+class OptimizerConfig(Config):
+    """An optimizer from the OPTIMIZERS registry.
+
+    `type` is one of sgd, adam, adamw, lamb, rmsprop; `params` are the
+    keyword arguments of that Keras optimizer other than the learning rate
+    and weight decay (e.g. `{"momentum": 0.9, "nesterov": true}`).
+    """
+
+    type: str = "sgd"
+    params: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class LearningRateConfig(Config):
+    """A learning-rate schedule from the SCHEDULES registry.
+
+    `type` is one of constant, stepwise, cosine, polynomial, exponential;
+    `params` are that schedule's keyword arguments, durations in steps
+    (e.g. `{"initial_learning_rate": 0.1, "decay_steps": 1000}`).
+    """
+
+    type: str = "constant"
+    params: dict = dataclasses.field(
+        default_factory=lambda: {"learning_rate": 0.01}
+    )
+
+
+@dataclasses.dataclass
+class WarmupConfig(Config):
+    """Linear warmup from `warmup_learning_rate` over `warmup_steps`."""
+
+    warmup_steps: int = 0
+    warmup_learning_rate: float = 0.0
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        if self.warmup_steps < 0:
+            raise ValueError(
+                f"{where}.warmup_steps must be >= 0. Received: {self.warmup_steps}."
+            )
+
+
+@dataclasses.dataclass
+class OptimizationConfig(Config):
+    """Everything the trainer needs to build its optimizer.
+
+    `weight_decay` is decoupled weight decay (applied by the optimizer, not
+    added to the loss), skipped for biases and normalization parameters.
+    `global_clipnorm` clips the gradients' global norm when > 0.
+    """
+
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    learning_rate: LearningRateConfig = dataclasses.field(
+        default_factory=LearningRateConfig
+    )
+    warmup: WarmupConfig = dataclasses.field(default_factory=WarmupConfig)
+    weight_decay: float = 0.0
+    global_clipnorm: float = 0.0
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        # Checked against the registered constructors' signatures.
+        from official.modeling.optimization import optimizer_factory
+
+        optimizer_factory.check_config(self, where)

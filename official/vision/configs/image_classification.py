@@ -1,0 +1,146 @@
+"""Configs of the image classification task."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+from official.core.config import Config
+from official.core.experiment_config import DataConfig, TaskConfig
+
+
+@dataclasses.dataclass
+class BackboneConfig(Config):
+    """A backbone from the BACKBONES registry and its constructor arguments.
+
+    `params` are checked against the registered class's `__init__` signature
+    when the config is validated (the signature is the schema). The input
+    shape comes from the model config, not from `params`.
+    """
+
+    type: str = "resnet"
+    params: dict = dataclasses.field(default_factory=lambda: {"model_id": 50})
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        import official.registry_imports  # noqa: F401
+        from official.core.registries import BACKBONES
+
+        try:
+            cls = BACKBONES.get(self.type)
+        except KeyError as e:
+            raise KeyError(f"{where}.type: {e.args[0]}") from None
+        check_params(cls, self.params, f"{where}.params", reserved=("input_shape",))
+
+
+def check_params(fn, params: dict, where: str, reserved: tuple = ()) -> None:
+    """Raises when `params` has keys that `fn`'s signature does not accept."""
+    signature = inspect.signature(fn)
+    accepted = [
+        name
+        for name, p in signature.parameters.items()
+        if name not in ("self", *reserved)
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    for key in params:
+        if key not in accepted:
+            import difflib
+
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise KeyError(
+                f"Unknown config key '{where}.{key}' for {getattr(fn, '__name__', fn)}."
+                f"{hint} Valid keys under {where!r}: {', '.join(sorted(accepted))}."
+            )
+    try:
+        signature.bind_partial(**params)
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}") from None
+
+
+@dataclasses.dataclass
+class ImageClassificationModelConfig(Config):
+    """`input_size` is `[height, width, channels]` of the model's input."""
+
+    num_classes: int = 1000
+    input_size: list[int] = dataclasses.field(default_factory=lambda: [224, 224, 3])
+    backbone: BackboneConfig = dataclasses.field(default_factory=BackboneConfig)
+    dropout_rate: float = 0.0
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        if self.num_classes < 2:
+            raise ValueError(f"{where}.num_classes must be >= 2. Received: {self.num_classes}.")
+        if len(self.input_size) != 3 or min(self.input_size) <= 0:
+            raise ValueError(
+                f"{where}.input_size must be [height, width, channels] of positive "
+                f"ints. Received: {self.input_size}."
+            )
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"{where}.dropout_rate must be in [0, 1). Received: {self.dropout_rate}.")
+
+
+@dataclasses.dataclass
+class ClassificationDataConfig(DataConfig):
+    """ImageNet-format tf.Examples (`image/encoded`, `image/class/label`).
+
+    Training: random resized crop covering `crop_area_range` of the image (when
+    `aug_random_crop`) and a horizontal flip (when `aug_rand_hflip`). Evaluation:
+    a center crop of `center_crop_fraction`, resized to the model's input.
+    """
+
+    aug_random_crop: bool = True
+    crop_area_range: list[float] = dataclasses.field(default_factory=lambda: [0.08, 1.0])
+    aug_rand_hflip: bool = True
+    center_crop_fraction: float = 0.875
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        lo_hi = self.crop_area_range
+        if len(lo_hi) != 2 or not 0.0 < lo_hi[0] <= lo_hi[1] <= 1.0:
+            raise ValueError(
+                f"{where}.crop_area_range must be [min, max] with 0 < min <= max <= 1. "
+                f"Received: {lo_hi}."
+            )
+        if not 0.0 < self.center_crop_fraction <= 1.0:
+            raise ValueError(
+                f"{where}.center_crop_fraction must be in (0, 1]. Received: "
+                f"{self.center_crop_fraction}."
+            )
+
+
+@dataclasses.dataclass
+class ClassificationLossConfig(Config):
+    label_smoothing: float = 0.0
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"{where}.label_smoothing must be in [0, 1). Received: {self.label_smoothing}.")
+
+
+@dataclasses.dataclass
+class ImageClassificationTaskConfig(TaskConfig):
+    model: ImageClassificationModelConfig = dataclasses.field(
+        default_factory=ImageClassificationModelConfig
+    )
+    train_data: ClassificationDataConfig = dataclasses.field(
+        default_factory=ClassificationDataConfig
+    )
+    validation_data: ClassificationDataConfig = dataclasses.field(
+        default_factory=lambda: ClassificationDataConfig(
+            is_training=False, drop_remainder=False
+        )
+    )
+    losses: ClassificationLossConfig = dataclasses.field(
+        default_factory=ClassificationLossConfig
+    )
+    top_k: int = 5
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        if not 1 <= self.top_k <= self.model.num_classes:
+            raise ValueError(
+                f"{where}.top_k must be in [1, num_classes={self.model.num_classes}]. "
+                f"Received: {self.top_k}."
+            )

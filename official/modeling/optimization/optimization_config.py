@@ -17,8 +17,9 @@ class OptimizerConfig(Config):
     """An optimizer from the OPTIMIZERS registry.
 
     `type` is one of sgd, adam, adamw, lamb, rmsprop; `params` are the
-    keyword arguments of that Keras optimizer other than the learning rate
-    and weight decay (e.g. `{"momentum": 0.9, "nesterov": true}`).
+    keyword arguments of that Keras optimizer other than `learning_rate`,
+    `weight_decay` and `global_clipnorm`, which come from `OptimizationConfig`
+    (e.g. `{"momentum": 0.9, "nesterov": true}`).
     """
 
     type: str = "sgd"
@@ -31,7 +32,8 @@ class LearningRateConfig(Config):
 
     `type` is one of constant, stepwise, cosine, polynomial, exponential;
     `params` are that schedule's keyword arguments, durations in steps
-    (e.g. `{"initial_learning_rate": 0.1, "decay_steps": 1000}`).
+    (e.g. `{"initial_learning_rate": 0.1, "decay_steps": 1000}`); warmup is
+    set by `WarmupConfig`, not by the schedule's own warmup arguments.
     """
 
     type: str = "constant"
@@ -42,7 +44,11 @@ class LearningRateConfig(Config):
 
 @dataclasses.dataclass
 class WarmupConfig(Config):
-    """Linear warmup from `warmup_learning_rate` over `warmup_steps`."""
+    """Linear warmup from `warmup_learning_rate` over `warmup_steps`.
+
+    The ramp ends at the schedule's value at `warmup_steps`; after it the
+    schedule is evaluated at the raw step (not shifted by the warmup).
+    """
 
     warmup_steps: int = 0
     warmup_learning_rate: float = 0.0

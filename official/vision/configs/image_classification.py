@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 from official.core.config import Config
 from official.core.experiment_config import DataConfig, TaskConfig
+from official.core.params_check import check_params
 
 
 @dataclasses.dataclass
@@ -31,31 +31,6 @@ class BackboneConfig(Config):
         except KeyError as e:
             raise KeyError(f"{where}.type: {e.args[0]}") from None
         check_params(cls, self.params, f"{where}.params", reserved=("input_shape",))
-
-
-def check_params(fn, params: dict, where: str, reserved: tuple = ()) -> None:
-    """Raises when `params` has keys that `fn`'s signature does not accept."""
-    signature = inspect.signature(fn)
-    accepted = [
-        name
-        for name, p in signature.parameters.items()
-        if name not in ("self", *reserved)
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    for key in params:
-        if key not in accepted:
-            import difflib
-
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise KeyError(
-                f"Unknown config key '{where}.{key}' for {getattr(fn, '__name__', fn)}."
-                f"{hint} Valid keys under {where!r}: {', '.join(sorted(accepted))}."
-            )
-    try:
-        signature.bind_partial(**params)
-    except TypeError as e:
-        raise TypeError(f"{where}: {e}") from None
 
 
 @dataclasses.dataclass

@@ -1,0 +1,119 @@
+"""`run_experiment`: train and/or evaluate an experiment, from Python or the binary."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from official.core import checkpoints, distribute, task_factory
+from official.core.experiment_config import ExperimentConfig
+from official.core.trainer import Trainer
+
+MODES = ("train", "eval", "train_and_eval", "continuous_eval")
+
+
+def _log_devices(strategy: tf.distribute.Strategy, name: str) -> None:
+    devices = getattr(strategy.extended, "worker_devices", ())
+    logging.info(
+        "Strategy %s with %d replica(s) on %s.",
+        name, strategy.num_replicas_in_sync, ", ".join(devices),
+    )
+
+
+def write_params(config: ExperimentConfig, model_dir: str) -> str:
+    """Writes the resolved config to `model_dir/params.yaml`."""
+    path = os.path.join(model_dir, "params.yaml")
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(config.to_yaml())
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path
+
+
+def run_experiment(
+    params: ExperimentConfig,
+    mode: str,
+    model_dir: str,
+    continuous_eval_timeout: float = 3600.0,
+) -> dict[str, float]:
+    """Runs one experiment and returns the last evaluation's metrics.
+
+    Args:
+        params: a validated `ExperimentConfig`.
+        mode: one of train, eval, train_and_eval, continuous_eval.
+        model_dir: checkpoints, summaries, `params.yaml` and
+            `eval_results.json` go here; training resumes from its latest
+            checkpoint.
+        continuous_eval_timeout: seconds `continuous_eval` waits for a new
+            checkpoint before it stops.
+
+    Example:
+    ```python
+    import tempfile
+    from official.core.config_loader import load_experiment_config
+    from official.core.train_lib import run_experiment
+    from official.datasets import digits
+    data = tempfile.mkdtemp()
+    digits.write_digits_tfrecords(data)
+    cfg = load_experiment_config("resnet_digits", params_override={
+        "task.train_data.input_path": data + "/train-*",
+        "task.validation_data.input_path": data + "/validation-*",
+        "trainer.train_steps": 2, "trainer.steps_per_loop": 1,
+        "trainer.checkpoint_interval": 1, "trainer.validation_interval": 2})
+    logs = run_experiment(cfg, "train_and_eval", tempfile.mkdtemp())
+    assert "accuracy" in logs
+    ```
+    """
+    if mode not in MODES:
+        raise ValueError(f"Unknown mode {mode!r}. Valid modes: {', '.join(MODES)}.")
+    if not model_dir:
+        raise ValueError("model_dir must be set (e.g. --model_dir=/tmp/my_run).")
+    if params.runtime.seed is not None:
+        keras.utils.set_random_seed(params.runtime.seed)
+
+    strategy = distribute.get_strategy(
+        params.runtime.distribution_strategy, params.runtime.num_devices
+    )
+    _log_devices(strategy, params.runtime.distribution_strategy)
+    task = task_factory.get_task(params.task)
+    trainer = Trainer(params, task, model_dir, strategy)
+
+    # Build the input pipelines and find the checkpoint to evaluate first: a
+    # bad input path or an empty model_dir fails here, before anything is
+    # written to model_dir.
+    train_dataset = eval_dataset = None
+    if mode in ("train", "train_and_eval"):
+        train_dataset = trainer.distribute_inputs(params.task.train_data)
+    if mode != "train":
+        eval_dataset = trainer.distribute_inputs(params.task.validation_data)
+    eval_checkpoint = checkpoints.resolve_checkpoint(model_dir) if mode == "eval" else None
+
+    tf.io.gfile.makedirs(model_dir)
+    write_params(params, model_dir)
+
+    if mode in ("train", "train_and_eval"):
+        trainer.restore_latest()
+        return trainer.train(train_dataset, eval_dataset)
+    if mode == "eval":
+        trainer.restore(eval_checkpoint)
+        return trainer.evaluate(eval_dataset)
+    return _continuous_eval(trainer, eval_dataset, model_dir, continuous_eval_timeout)
+
+
+def _continuous_eval(trainer: Trainer, eval_dataset, model_dir: str, timeout: float):
+    """Evaluates each new checkpoint once, until train_steps or the timeout."""
+    logs: dict[str, float] = {}
+    train_steps = trainer.config.trainer.train_steps
+    for path in tf.train.checkpoints_iterator(
+        model_dir, min_interval_secs=1, timeout=timeout
+    ):
+        trainer.restore(path)
+        logs = trainer.evaluate(eval_dataset)
+        if int(trainer.global_step.numpy()) >= train_steps:
+            break
+    else:
+        logging.info("No new checkpoint in %.0f s; continuous eval stops.", timeout)
+    return logs

@@ -1,0 +1,11 @@
+"""Every module that registers experiments, tasks, backbones or optimizers.
+
+The binaries import this module so that every name is registered; a test
+checks that no registering module is missing from this list.
+"""
+
+# isort: off
+import official.modeling.optimization.optimizer_factory  # noqa: F401
+import official.vision.backbones.resnet  # noqa: F401
+import official.vision.tasks.image_classification  # noqa: F401
+import official.vision.experiments  # noqa: F401

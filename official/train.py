@@ -1,0 +1,90 @@
+"""The training binary.
+
+Example:
+    python -m official.train --experiment=resnet_digits --mode=train_and_eval \\
+      --model_dir=runs/digits \\
+      --params_override=task.train_data.input_path=data/digits/train-*,task.validation_data.input_path=data/digits/validation-*
+
+`--experiment=list` prints the registered experiments.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Quiet TensorFlow's C++ start-up logging unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from official.core import train_lib  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "experiment", None, "Registered experiment name, or 'list' to print them all."
+)
+flags.DEFINE_enum(
+    "mode", "train_and_eval", list(train_lib.MODES), "What to run."
+)
+flags.DEFINE_string("model_dir", None, "Checkpoints, summaries and params.yaml go here.")
+flags.DEFINE_multi_string(
+    "config_file", [], "YAML file overriding the experiment's defaults (repeatable)."
+)
+flags.DEFINE_string(
+    "params_override",
+    "",
+    "Comma-separated dotted.key=value overrides applied after the config files, "
+    "e.g. trainer.train_steps=100,task.train_data.global_batch_size=64.",
+)
+flags.DEFINE_float(
+    "continuous_eval_timeout",
+    3600.0,
+    "continuous_eval: seconds to wait for a new checkpoint before stopping.",
+)
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    from official.core import config_loader, exp_factory
+
+    if FLAGS.experiment == "list":
+        for name, doc in exp_factory.describe_experiments():
+            print(f"{name:28s} {doc}")
+        return 0
+    if not FLAGS.experiment:
+        raise app.UsageError(
+            "--experiment is required (use --experiment=list to see the choices)."
+        )
+    if not FLAGS.model_dir:
+        raise app.UsageError("--model_dir is required, e.g. --model_dir=/tmp/run1.")
+    try:
+        params = config_loader.load_experiment_config(
+            FLAGS.experiment, FLAGS.config_file, FLAGS.params_override
+        )
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+        return _fail(e)
+    try:
+        logs = train_lib.run_experiment(
+            params, FLAGS.mode, FLAGS.model_dir, FLAGS.continuous_eval_timeout
+        )
+    except FileNotFoundError as e:
+        return _fail(e)
+    if logs:
+        logging.info("Final evaluation: %s", logs)
+    return 0
+
+
+def _fail(error: Exception) -> int:
+    message = error.args[0] if error.args else str(error)
+    print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
+    return 1
+
+
+def run() -> None:
+    """Console-script entry point (`garden-train`)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,163 @@
+"""Image classification: cross-entropy on logits, accuracy and top-k."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from official.core.base_task import Task
+from official.core.experiment_config import DataConfig
+from official.core.input_reader import InputReader
+from official.core.task_factory import register_task
+from official.vision.configs.image_classification import ImageClassificationTaskConfig
+from official.vision.dataloaders import classification_input
+from official.vision.models.factory import build_image_classifier
+
+
+def _normalize(images: tf.Tensor) -> tf.Tensor:
+    mean = tf.constant(classification_input.MEAN_RGB, tf.float32)
+    std = tf.constant(classification_input.STDDEV_RGB, tf.float32)
+    return (tf.cast(images, tf.float32) - mean) / std
+
+
+@register_task(ImageClassificationTaskConfig)
+class ImageClassificationTask(Task):
+    """Classifies whole images into `model.num_classes` classes.
+
+    Inputs are ImageNet-format tf.Examples (or a TFDS image dataset); the loss
+    is softmax cross-entropy with optional label smoothing; metrics are
+    accuracy and top-k accuracy.
+    """
+
+    config: ImageClassificationTaskConfig
+
+    def build_model(self) -> keras.Model:
+        return build_image_classifier(self.config.model)
+
+    def build_inputs(
+        self, data: DataConfig, input_context: tf.distribute.InputContext | None = None
+    ) -> tf.data.Dataset:
+        return classification_input.build_classification_dataset(
+            data, self.config.model, input_context
+        )
+
+    def build_losses(self, labels: Any, outputs: Any, aux_losses: Any = None) -> tf.Tensor:
+        num_classes = self.config.model.num_classes
+        one_hot = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+        loss = keras.losses.categorical_crossentropy(
+            one_hot,
+            tf.cast(outputs, tf.float32),
+            from_logits=True,
+            label_smoothing=self.config.losses.label_smoothing,
+        )
+        loss = tf.reduce_mean(loss)
+        if aux_losses:
+            loss += tf.add_n([tf.cast(l, tf.float32) for l in aux_losses])
+        return loss
+
+    def build_metrics(self, training: bool = True) -> list[keras.metrics.Metric]:
+        k = self.config.top_k
+        return [
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top_{k}_accuracy"),
+        ]
+
+    # ---- export -----------------------------------------------------------
+
+    def _outputs(self, model: keras.Model, images_float: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = tf.cast(model(images_float, training=False), tf.float32)
+        return {
+            "logits": logits,
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "classes": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        }
+
+    def _from_uint8(self, images: tf.Tensor) -> tf.Tensor:
+        height, width, _ = self.config.model.input_size
+        resized = tf.image.resize(tf.cast(images, tf.float32), (height, width))
+        return _normalize(resized)
+
+    def _decode_one(self, encoded: tf.Tensor) -> tf.Tensor:
+        height, width, _ = self.config.model.input_size
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        image = classification_input.resize_for_serving(
+            image[tf.newaxis],
+            (height, width),
+            self.config.validation_data.center_crop_fraction,
+        )[0]
+        return tf.cast(image, tf.float32)
+
+    def serving_signatures(self, model: keras.Model) -> dict[str, tuple]:
+        """image_tensor (uint8, any size, resized inside), image_bytes, tf_example.
+
+        `image_tensor` resizes to the model's input size without cropping;
+        `image_bytes` and `tf_example` decode each image and apply the
+        evaluation crop, as the validation pipeline does.
+        """
+        channels = 3
+
+        def image_tensor(images):
+            return self._outputs(model, self._from_uint8(images))
+
+        def image_bytes(image_bytes):
+            images = tf.map_fn(
+                self._decode_one, image_bytes, fn_output_signature=tf.float32
+            )
+            return self._outputs(model, _normalize(images))
+
+        def tf_example(examples):
+            features = tf.io.parse_example(
+                examples, {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+            )
+            return image_bytes(features["image/encoded"])
+
+        return {
+            "image_tensor": (
+                image_tensor,
+                [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")],
+            ),
+            "image_bytes": (
+                image_bytes,
+                [tf.TensorSpec([None], tf.string, name="image_bytes")],
+            ),
+            "tf_example": (
+                tf_example,
+                [tf.TensorSpec([None], tf.string, name="examples")],
+            ),
+        }
+
+    def tflite_signature(self, model: keras.Model) -> tuple:
+        """uint8 `[1, height, width, 3]` images at the model's input size."""
+        height, width, channels = self.config.model.input_size
+
+        def image_tensor(images):
+            return self._outputs(model, _normalize(images))
+
+        spec = tf.TensorSpec([1, height, width, channels], tf.uint8, name="images")
+        return image_tensor, [spec]
+
+    def serving_examples(self, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Validation images cropped and resized as in evaluation, as uint8."""
+        data = self.config.validation_data
+        height, width, _ = self.config.model.input_size
+        reader_config = data.copy()
+        reader_config.global_batch_size = num_examples
+        reader_config.drop_remainder = False
+
+        def parse(decoded):
+            image = classification_input.resize_for_serving(
+                decoded["image"][tf.newaxis], (height, width), data.center_crop_fraction
+            )[0]
+            return image, decoded["label"]
+
+        decoder = (
+            classification_input.decode_tfds_example
+            if data.tfds_name
+            else classification_input.decode_example
+        )
+        dataset = InputReader(reader_config, decoder, parse).read()
+        images, labels = next(iter(dataset))
+        return images.numpy(), labels.numpy()

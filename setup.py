@@ -1,0 +1,33 @@
+"""Garden: a TensorFlow / Keras 3 model garden with an export pipeline."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="garden",
+    version="0.1.0",
+    description="Keras 3 model garden: training binaries, verified exports, a layer library.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["official", "official.*", "serving", "serving.*"]),
+    install_requires=[
+        "tensorflow>=2.20",
+        "keras>=3.10",
+        "absl-py",
+        "PyYAML",
+        "numpy",
+        "tensorflow-datasets",
+        "importlib_resources",  # tensorflow-datasets needs it at import time.
+        "ai-edge-litert",
+        "scikit-learn",  # ships the embedded digits data.
+    ],
+    extras_require={
+        "dev": ["pytest"],
+    },
+    entry_points={
+        "console_scripts": [
+            "garden-train=official.train:run",
+            "garden-export=serving.export:run",
+        ]
+    },
+)

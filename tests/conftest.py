@@ -1,0 +1,24 @@
+"""Shared fixtures: two logical CPU devices, the digits TFRecords once per session."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPUs so that MirroredStrategy runs with two replicas here.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory):
+    """The embedded digits data as ImageNet-style TFRecords."""
+    from official.datasets import digits
+
+    out = tmp_path_factory.mktemp("digits")
+    digits.write_digits_tfrecords(str(out))
+    return str(out)

@@ -1,0 +1,26 @@
+"""Every module that registers a name is listed in official/registry_imports.py."""
+
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# A decorator (`@BACKBONES.register(`, `@register_task(`) or a plain call
+# (`OPTIMIZERS.register("sgd")(...)`) at the start of a line.
+REGISTERS = re.compile(
+    r"^(?:@?[A-Z_]+\.register|@register_experiment|@register_task)\(", re.M
+)
+# The registry class itself, whose docstring shows a registration.
+NOT_REGISTERING = {"official/core/registry.py"}
+
+
+def test_every_registering_module_is_imported():
+    listed = (ROOT / "official" / "registry_imports.py").read_text()
+    missing = []
+    for path in sorted((ROOT / "official").rglob("*.py")):
+        if str(path.relative_to(ROOT)) in NOT_REGISTERING:
+            continue
+        if REGISTERS.search(path.read_text()):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            if f"import {module}" not in listed:
+                missing.append(module)
+    assert not missing, f"Add to official/registry_imports.py: {missing}"

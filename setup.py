@@ -18,6 +18,7 @@ setup(
         "numpy",
         "tensorflow-datasets",
         "importlib_resources",  # tensorflow-datasets needs it at import time.
+        "tensorboard",  # tf.summary writes through it.
         "ai-edge-litert",
         "scikit-learn",  # ships the embedded digits data.
     ],

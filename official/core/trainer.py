@@ -238,6 +238,9 @@ class Trainer:
                 or step >= cfg.train_steps
             ):
                 eval_logs = self.evaluate(eval_dataset)
+        if eval_dataset is not None and not eval_logs:
+            # Nothing left to train (resumed at train_steps): still report.
+            eval_logs = self.evaluate(eval_dataset)
         logging.info("Training finished at step %d in %.1f s.", step, time.time() - started)
         return eval_logs
 

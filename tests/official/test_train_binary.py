@@ -84,7 +84,7 @@ def test_mirrored_two_replicas(digits_dir, tmp_path):
     one_example = 1 / 360
     np.testing.assert_allclose(logs["accuracy"], one["accuracy"], atol=one_example)
     np.testing.assert_allclose(logs["top_2_accuracy"], one["top_2_accuracy"], atol=one_example)
-    np.testing.assert_allclose(logs["loss"], one["loss"], rtol=1e-3)
+    np.testing.assert_allclose(logs["loss"], one["loss"], rtol=1e-2)
 
 
 def test_binary_bad_input_leaves_nothing(digits_dir, tmp_path, capsys):

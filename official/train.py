@@ -47,6 +47,7 @@ flags.DEFINE_float(
 def main(argv: list[str]) -> int:
     del argv
     from official.core import config_loader, exp_factory
+    from official.core.config import ConfigError
 
     if FLAGS.experiment == "list":
         for name, doc in exp_factory.describe_experiments():
@@ -68,7 +69,7 @@ def main(argv: list[str]) -> int:
         logs = train_lib.run_experiment(
             params, FLAGS.mode, FLAGS.model_dir, FLAGS.continuous_eval_timeout
         )
-    except FileNotFoundError as e:
+    except (ConfigError, FileNotFoundError) as e:
         return _fail(e)
     if logs:
         logging.info("Final evaluation: %s", logs)

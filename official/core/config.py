@@ -40,6 +40,10 @@ from typing import Any, Union
 import yaml
 
 
+class ConfigError(ValueError):
+    """A config that cannot run as given; the message names the key to set."""
+
+
 def _type_name(hint: Any) -> str:
     if isinstance(hint, type):
         return hint.__name__

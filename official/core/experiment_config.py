@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from official.core.config import Config
+from official.core.config import Config, ConfigError
 from official.modeling.optimization.optimization_config import OptimizationConfig
 
 
@@ -30,11 +30,10 @@ class DataConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        if bool(self.input_path) == bool(self.tfds_name):
+        if self.input_path and self.tfds_name:
             raise ValueError(
                 f"{where}: set exactly one of `input_path`, `tfds_name`. Received: "
-                f"input_path={self.input_path!r}, tfds_name={self.tfds_name!r}. "
-                f"Example: --params_override={where}.input_path=/data/train-*.tfrecord"
+                f"input_path={self.input_path!r}, tfds_name={self.tfds_name!r}."
             )
         if self.tfds_name and not self.tfds_split:
             raise ValueError(
@@ -45,6 +44,15 @@ class DataConfig(Config):
             raise ValueError(
                 f"{where}.global_batch_size must be > 0. Received: "
                 f"{self.global_batch_size}."
+            )
+
+    def check_source(self, where: str) -> None:
+        """Raises unless a source is set; called for the splits a run reads."""
+        if not (self.input_path or self.tfds_name):
+            raise ConfigError(
+                f"{where}: no input. Set `{where}.input_path` (TFRecord glob "
+                f"patterns, comma-separated) or `{where}.tfds_name`. Example: "
+                f"--params_override={where}.input_path=/data/train-*.tfrecord"
             )
 
 

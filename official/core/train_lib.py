@@ -71,6 +71,10 @@ def run_experiment(
         raise ValueError(f"Unknown mode {mode!r}. Valid modes: {', '.join(MODES)}.")
     if not model_dir:
         raise ValueError("model_dir must be set (e.g. --model_dir=/tmp/my_run).")
+    if mode in ("train", "train_and_eval"):
+        params.task.train_data.check_source("task.train_data")
+    if mode != "train":
+        params.task.validation_data.check_source("task.validation_data")
     if params.runtime.seed is not None:
         keras.utils.set_random_seed(params.runtime.seed)
 

@@ -142,6 +142,7 @@ class ImageClassificationTask(Task):
     def serving_examples(self, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
         """Validation images cropped and resized as in evaluation, as uint8."""
         data = self.config.validation_data
+        data.check_source("task.validation_data")
         height, width, _ = self.config.model.input_size
         reader_config = data.copy()
         reader_config.global_batch_size = num_examples

@@ -91,11 +91,13 @@ def test_parse_params_override_keeps_brackets():
         parse_params_override("novalue")
 
 
-def test_data_config_validate_names_keys():
+def test_data_config_source_errors_name_keys():
     with pytest.raises(ValueError) as e:
-        DataConfig().validate("task.train_data")
-    assert "set exactly one of `input_path`, `tfds_name`" in str(e.value)
-    assert "task.train_data.input_path=" in str(e.value)
+        DataConfig().check_source("task.train_data")
+    assert "Set `task.train_data.input_path`" in str(e.value)
+    assert "--params_override=task.train_data.input_path=" in str(e.value)
+    with pytest.raises(ValueError, match="set exactly one of `input_path`, `tfds_name`"):
+        DataConfig(input_path="a", tfds_name="b", tfds_split="train").validate("d")
 
 
 def test_experiment_loader_layers_in_order(tmp_path):

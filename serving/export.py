@@ -1,0 +1,494 @@
+"""Exporting a trained experiment: SavedModel, TFLite files and a parity report.
+
+Run:
+
+    python -m serving.export --experiment=resnet_digits \\
+      --params_override=task.validation_data.input_path=data/digits/validation-* \\
+      --checkpoint_path=runs/digits --export_dir=exports/digits \\
+      --formats=saved_model,tflite --quantization=none,float16,dynamic,int8
+
+Data flow: ExperimentConfig + checkpoint -> `task.build_model()` -> restore
+(every model variable must match) -> `saved_model/` (one signature per input
+type, the first also as `serving_default`, via `keras.export.ExportArchive`)
+and `model_<float32|float16|dynamic|int8>.tflite` (from the task's
+`tflite_signature`, int8 calibrated on the experiment's validation examples,
+builtin ops only, each file run once with LiteRT) -> `parity.json` (Keras vs
+SavedModel vs TFLite on `--num_parity_examples` validation examples).
+
+The export is atomic: everything is written into a hidden temporary directory
+beside `export_dir`, checked, and only then renamed into place (replacing a
+previous export there). If parity fails or anything raises, the temporary
+directory is removed, a previous export is left as it was, and the binary exits
+non-zero with the reason. `export_dir` must be a local path.
+
+Layout:
+
+    export_dir/saved_model/            signatures: image_tensor, image_bytes, ...
+    export_dir/model_float32.tflite    (and _float16, _dynamic, _int8)
+    export_dir/parity.json             per-artifact differences and tolerances
+    export_dir/export_report.json      every artifact with its size
+    export_dir/params.yaml             the resolved experiment config
+    export_dir/labels.txt              when the task has `class_names()`
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+# Quiet TensorFlow's C++ start-up logging unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from official.core import checkpoints, task_factory  # noqa: E402
+from official.core.base_task import Task  # noqa: E402
+from official.core.config_loader import load_experiment_config  # noqa: E402
+from official.core.experiment_config import ExperimentConfig  # noqa: E402
+from serving import parity, saved_model_export, tflite_export  # noqa: E402
+from serving.parity import ParityError  # noqa: E402
+from serving.tflite_export import TFLiteExportError  # noqa: E402
+
+FORMATS = ("saved_model", "tflite")
+QUANTIZATIONS = tflite_export.QUANTIZATIONS
+SAVED_MODEL_DIR = "saved_model"
+REPORT_FILE = "export_report.json"
+PARITY_FILE = "parity.json"
+_TFLITE_SOURCE = ".tflite_source_saved_model"  # scratch, removed before the move
+
+FLAGS = flags.FLAGS
+
+
+def _check_choices(kind: str, values: Sequence[str], valid: Sequence[str]) -> list[str]:
+    values = list(values)
+    if not values:
+        raise ValueError(f"No {kind} given. Valid: {', '.join(valid)}.")
+    for value in values:
+        if value not in valid:
+            close = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"Unknown {kind} {value!r}.{hint} Valid: {', '.join(valid)}."
+            )
+    if len(set(values)) != len(values):
+        raise ValueError(f"A {kind} is repeated. Received: {', '.join(values)}.")
+    return values
+
+
+def _check_export_dir(export_dir: str) -> None:
+    """Only an empty directory or a previous export may be replaced."""
+    if not export_dir:
+        raise ValueError("export_dir must be set, e.g. --export_dir=/tmp/export.")
+    if os.path.isdir(export_dir):
+        if os.listdir(export_dir) and not os.path.exists(
+            os.path.join(export_dir, REPORT_FILE)
+        ):
+            raise FileExistsError(
+                f"export_dir {export_dir!r} exists and is not an export (no "
+                f"{REPORT_FILE}); refusing to replace it. Pass a new --export_dir "
+                f"or remove that directory."
+            )
+    elif os.path.exists(export_dir):
+        raise FileExistsError(
+            f"export_dir {export_dir!r} exists and is not a directory."
+        )
+
+
+def _move_into_place(tmp_dir: str, export_dir: str) -> None:
+    """Renames `tmp_dir` to `export_dir`, replacing a previous export."""
+    if not os.path.exists(export_dir):
+        os.rename(tmp_dir, export_dir)
+        return
+    old = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(export_dir)}.old-", dir=os.path.dirname(export_dir)
+    )
+    os.rmdir(old)  # Only the unique name is wanted.
+    os.rename(export_dir, old)
+    try:
+        os.rename(tmp_dir, export_dir)
+    except OSError:
+        os.rename(old, export_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _size(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
+
+
+def _checkpoint_step(prefix: str) -> int | None:
+    try:
+        return checkpoints.checkpoint_step(prefix)
+    except (KeyError, ValueError, tf.errors.OpError):
+        return None  # Not written by the trainer (no `step` variable).
+
+
+def _class_names(task: Task) -> list[str]:
+    """The optional `task.class_names()` hook (not part of the Task base)."""
+    names = getattr(task, "class_names", None)
+    return [str(n) for n in names()] if callable(names) else []
+
+
+def export_experiment(
+    config: ExperimentConfig,
+    checkpoint_path: str,
+    export_dir: str,
+    input_types: Sequence[str] | None = None,
+    formats: Sequence[str] = FORMATS,
+    quantizations: Sequence[str] = QUANTIZATIONS,
+    num_parity_examples: int = 64,
+    num_calibration_examples: int = 64,
+) -> dict[str, Any]:
+    """Exports the experiment `config` restored from `checkpoint_path`.
+
+    Builds `task_factory.get_task(config.task)` and calls `export_task`; see
+    there for the arguments and the returned report. `params.yaml` holds the
+    resolved config.
+    """
+    return export_task(
+        task_factory.get_task(config.task),
+        checkpoint_path,
+        export_dir,
+        input_types=input_types,
+        formats=formats,
+        quantizations=quantizations,
+        num_parity_examples=num_parity_examples,
+        num_calibration_examples=num_calibration_examples,
+        config=config,
+    )
+
+
+def export_task(
+    task: Task,
+    checkpoint_path: str,
+    export_dir: str,
+    input_types: Sequence[str] | None = None,
+    formats: Sequence[str] = FORMATS,
+    quantizations: Sequence[str] = QUANTIZATIONS,
+    num_parity_examples: int = 64,
+    num_calibration_examples: int = 64,
+    config: ExperimentConfig | None = None,
+) -> dict[str, Any]:
+    """Exports `task`'s model restored from `checkpoint_path` into `export_dir`.
+
+    Args:
+        task: the task whose `build_model`, `serving_signatures`,
+            `tflite_signature` and `serving_examples` define the export.
+        checkpoint_path: a checkpoint prefix, or a model_dir (its latest).
+        export_dir: a local directory, written atomically (see the module
+            docstring); an existing previous export there is replaced.
+        input_types: SavedModel signatures to export, names from
+            `task.serving_signatures`; the first is also `serving_default`.
+            None: all of them, in the task's order.
+        formats: any of `saved_model`, `tflite`.
+        quantizations: .tflite files to write, any of none (float32),
+            float16, dynamic, int8; ignored without `tflite`.
+        num_parity_examples: validation examples compared across artifacts.
+        num_calibration_examples: validation examples calibrating int8 (taken
+            after the parity examples when the split has enough).
+        config: written to `params.yaml` when given.
+
+    Returns:
+        The report also written to `export_report.json`: `export_dir`,
+        `checkpoint`, `step`, `signatures`, `artifacts` (`path` relative to
+        `export_dir`, `bytes`) and `parity` (the `parity.json` content).
+
+    Raises:
+        FileNotFoundError: no checkpoint at `checkpoint_path`.
+        ValueError: a bad argument or a checkpoint that does not fit the model.
+        TFLiteExportError: a conversion failed or a file does not run.
+        ParityError: an artifact disagrees with Keras beyond tolerance.
+    """
+    formats = _check_choices("format", formats, FORMATS)
+    quantizations = (
+        _check_choices("quantization", quantizations, QUANTIZATIONS)
+        if "tflite" in formats
+        else []
+    )
+    if num_parity_examples < 1:
+        raise ValueError(
+            f"num_parity_examples must be >= 1. Received: {num_parity_examples}."
+        )
+    if "int8" in quantizations and num_calibration_examples < 1:
+        raise ValueError(
+            f"int8 quantization needs num_calibration_examples >= 1. Received: "
+            f"{num_calibration_examples}."
+        )
+    export_dir = os.path.abspath(export_dir)
+    _check_export_dir(export_dir)
+    prefix = checkpoints.resolve_checkpoint(checkpoint_path)
+
+    # ---- model ---------------------------------------------------------------
+    model = task.build_model()
+    tflite_fn, tflite_signature = task.tflite_signature(model)
+    saved_model_export.check_input_signature("tflite", tflite_signature)
+    if len(tflite_signature) != 1:
+        raise ValueError(
+            f"tflite_signature must have one input (the images); it has "
+            f"{len(tflite_signature)}."
+        )
+    tflite_spec = tflite_signature[0]
+    # Build every variable before restoring, so that the restore is checked.
+    tflite_fn(tf.zeros(tflite_spec.shape, tflite_spec.dtype))
+    checkpoints.restore_model(model, prefix)
+    logging.info(
+        "Restored all %d model variables from %s.", len(model.variables), prefix
+    )
+
+    all_signatures = task.serving_signatures(model)
+    input_types = _check_choices(
+        "input type", input_types or list(all_signatures), list(all_signatures)
+    )
+    signatures = {name: all_signatures[name] for name in input_types}
+    parity_signatures = dict(signatures)
+    parity_signatures[saved_model_export.SERVING_DEFAULT] = signatures[input_types[0]]
+
+    # ---- validation examples ---------------------------------------------------
+    use_int8 = "int8" in quantizations
+    wanted = num_parity_examples + (num_calibration_examples if use_int8 else 0)
+    images, labels = task.serving_examples(wanted)
+    images, labels = np.asarray(images), np.asarray(labels)
+    if len(images) == 0:
+        raise ValueError(
+            "task.serving_examples returned no examples; check the validation data."
+        )
+    parity_images, parity_labels = (
+        images[:num_parity_examples],
+        labels[:num_parity_examples],
+    )
+    calibration = images[num_parity_examples:]
+    calibration_disjoint = len(calibration) > 0
+    if use_int8 and not calibration_disjoint:
+        logging.warning(
+            "The validation data has only %d examples: int8 calibration reuses the "
+            "parity examples.",
+            len(images),
+        )
+        calibration = images[:num_calibration_examples]
+
+    # ---- write into a temporary directory, check, move ------------------------
+    parent = os.path.dirname(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent
+    )
+    try:
+        saved_model_dir = None
+        if "saved_model" in formats:
+            saved_model_dir = os.path.join(tmp_dir, SAVED_MODEL_DIR)
+            names = saved_model_export.write_saved_model(
+                model, signatures, saved_model_dir, default=input_types[0]
+            )
+            logging.info("SavedModel with signatures %s.", ", ".join(names))
+
+        tflite_files = {}
+        if quantizations:
+            source = tflite_export.write_source_saved_model(
+                model,
+                tflite_fn,
+                tflite_signature,
+                os.path.join(tmp_dir, _TFLITE_SOURCE),
+            )
+            expected = list(tflite_fn(tf.constant(parity_images[:1])).keys())
+            for quantization in quantizations:
+                content = tflite_export.convert(
+                    source,
+                    quantization,
+                    {tflite_spec.name: calibration} if quantization == "int8" else None,
+                )
+                path = os.path.join(tmp_dir, tflite_export.FILE_NAMES[quantization])
+                with open(path, "wb") as f:
+                    f.write(content)
+                tflite_export.verify(
+                    path, {tflite_spec.name: parity_images[:1]}, expected
+                )
+                tflite_files[quantization] = path
+            shutil.rmtree(source)
+
+        report_parity = parity.check_parity(
+            parity_images,
+            parity_labels,
+            parity_signatures if saved_model_dir else {},
+            tflite_fn,
+            saved_model_dir=saved_model_dir,
+            tflite_files=tflite_files,
+        )
+        report_parity["calibration"] = {
+            "num_examples": len(calibration) if use_int8 else 0,
+            "disjoint_from_parity_examples": calibration_disjoint if use_int8 else None,
+        }
+        parity.write_report(report_parity, os.path.join(tmp_dir, PARITY_FILE))
+        if not report_parity["passed"]:
+            logging.error("Parity with Keras:\n%s", parity.format_table(report_parity))
+            raise ParityError(
+                "Exported artifacts disagree with the Keras model (see the "
+                "tolerances in serving/parity.py):\n"
+                + parity.failure_summary(report_parity)
+            )
+
+        class_names = _class_names(task)
+        if class_names:
+            with open(os.path.join(tmp_dir, "labels.txt"), "w", encoding="utf-8") as f:
+                f.write("\n".join(class_names) + "\n")
+        if config is not None:
+            with open(os.path.join(tmp_dir, "params.yaml"), "w", encoding="utf-8") as f:
+                f.write(config.to_yaml())
+
+        artifacts = [
+            {"path": name, "bytes": _size(os.path.join(tmp_dir, name))}
+            for name in sorted(os.listdir(tmp_dir))
+        ]
+        report = {
+            "export_dir": export_dir,
+            "checkpoint": prefix,
+            "step": _checkpoint_step(prefix),
+            "signatures": list(parity_signatures) if saved_model_dir else [],
+            "artifacts": artifacts,
+            "parity": report_parity,
+        }
+        with open(os.path.join(tmp_dir, REPORT_FILE), "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        _move_into_place(tmp_dir, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return report
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """The console summary: every artifact with its size, and parity."""
+    lines = [f"Exported to {report['export_dir']} (checkpoint {report['checkpoint']}):"]
+    for artifact in report["artifacts"]:
+        path = os.path.join(report["export_dir"], artifact["path"])
+        lines.append(f"  {path:60s} {artifact['bytes'] / 1e6:10.3f} MB")
+    lines.append(f"Parity with Keras on {report['parity']['num_examples']} examples:")
+    lines.append(parity.format_table(report["parity"]))
+    return "\n".join(lines)
+
+
+# ---- the binary --------------------------------------------------------------
+
+
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+    """Defines the binary's flags (not at import: official.train defines some too)."""
+    flags.DEFINE_string(
+        "experiment", None, "Registered experiment name.", flag_values=flag_values
+    )
+    flags.DEFINE_multi_string(
+        "config_file",
+        [],
+        "YAML file overriding the experiment (repeatable).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "params_override",
+        "",
+        "Comma-separated dotted.key=value overrides applied after the config files.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "checkpoint_path",
+        None,
+        "A checkpoint prefix (model_dir/ckpt-N) or a model_dir (its latest checkpoint).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "Local output directory, written atomically.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_list(
+        "input_type",
+        None,
+        "SavedModel signatures, e.g. image_tensor,image_bytes,tf_example; the "
+        "first is also serving_default. Default: all the task offers.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_list(
+        "formats", list(FORMATS), "Any of saved_model,tflite.", flag_values=flag_values
+    )
+    flags.DEFINE_list(
+        "quantization",
+        list(QUANTIZATIONS),
+        "TFLite files to write: any of none (float32),float16,dynamic,int8.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "num_parity_examples",
+        64,
+        "Validation examples compared across artifacts.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "num_calibration_examples",
+        64,
+        "Validation examples calibrating int8.",
+        flag_values=flag_values,
+    )
+
+
+def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
+    """Runs the export described by the flags; returns the exit code."""
+    del argv
+    fv = flag_values
+    for name in ("experiment", "checkpoint_path", "export_dir"):
+        if not fv[name].value:
+            raise app.UsageError(f"--{name} is required.")
+    try:
+        config = load_experiment_config(
+            fv.experiment, fv.config_file, fv.params_override
+        )
+        report = export_experiment(
+            config,
+            fv.checkpoint_path,
+            fv.export_dir,
+            input_types=fv.input_type,
+            formats=fv.formats,
+            quantizations=fv.quantization,
+            num_parity_examples=fv.num_parity_examples,
+            num_calibration_examples=fv.num_calibration_examples,
+        )
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        KeyError,
+        TypeError,
+        ValueError,
+        TFLiteExportError,
+        ParityError,
+    ) as e:
+        message = e.args[0] if e.args else str(e)
+        print(
+            f"error: export failed; {fv.export_dir!r} was not written or changed: "
+            f"{type(e).__name__}: {message}",
+            file=sys.stderr,
+        )
+        return 1
+    print(format_summary(report))
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point (`garden-export`)."""
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,93 @@
+"""Writing a SavedModel with named, typed serving signatures.
+
+`tf.saved_model.save` on a Keras 3 model loses input names and dtypes, so the
+SavedModel is written with `keras.export.ExportArchive`: the model is tracked
+(its variables are saved once) and each signature is an endpoint with an
+explicit `input_signature` of named `tf.TensorSpec`s. Each endpoint returns a
+dict, whose keys become the signature's output names.
+
+Example:
+```python
+import tempfile
+import keras
+import tensorflow as tf
+from serving import saved_model_export
+
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+def predict(features):
+    return {"logits": model(features)}
+spec = [tf.TensorSpec([None, 4], tf.float32, name="features")]
+path = tempfile.mkdtemp() + "/saved_model"
+saved_model_export.write_saved_model(model, {"predict": (predict, spec)}, path)
+loaded = tf.saved_model.load(path)
+assert sorted(loaded.signatures) == ["predict", "serving_default"]
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import tensorflow as tf
+
+SERVING_DEFAULT = "serving_default"
+
+# {signature_name: (fn, input_signature)}, as returned by `Task.serving_signatures`.
+Signatures = dict[str, tuple[Callable, Sequence[tf.TensorSpec]]]
+
+
+def check_input_signature(name: str, input_signature: Sequence[tf.TensorSpec]) -> None:
+    """Raises ValueError unless every input is a `tf.TensorSpec` with a name."""
+    for index, spec in enumerate(input_signature):
+        if not isinstance(spec, tf.TensorSpec) or not spec.name:
+            raise ValueError(
+                f"Signature {name!r}: input {index} must be a named tf.TensorSpec "
+                f"(e.g. tf.TensorSpec([None, 224, 224, 3], tf.uint8, name='images')) "
+                f"so that clients can call it by name. Received: {spec!r}."
+            )
+    names = [spec.name for spec in input_signature]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Signature {name!r}: input names repeat. Received: {names}.")
+
+
+def write_saved_model(
+    model: keras.Model,
+    signatures: Signatures,
+    path: str,
+    default: str | None = None,
+) -> list[str]:
+    """Writes `model` with one endpoint per entry of `signatures`.
+
+    Args:
+        model: the Keras model whose variables the endpoints use.
+        signatures: `{name: (fn, input_signature)}`; each `fn` takes the
+            tensors of its named `tf.TensorSpec`s and returns a dict of named
+            output tensors.
+        path: the SavedModel directory to write.
+        default: the signature also exported as `serving_default`; the first
+            entry of `signatures` when None. A `serving_default` key in
+            `signatures` itself is used as is.
+
+    Returns:
+        The signature names written, `serving_default` included.
+    """
+    if not signatures:
+        raise ValueError("No serving signatures to export: `signatures` is empty.")
+    endpoints = dict(signatures)
+    if SERVING_DEFAULT not in endpoints:
+        default = default or next(iter(signatures))
+        if default not in signatures:
+            raise ValueError(
+                f"Default signature {default!r} is not one of the signatures "
+                f"{', '.join(signatures)}."
+            )
+        endpoints[SERVING_DEFAULT] = signatures[default]
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for name, (fn, input_signature) in endpoints.items():
+        check_input_signature(name, input_signature)
+        archive.add_endpoint(name, fn, input_signature=list(input_signature))
+    archive.write_out(path, verbose=False)
+    return list(endpoints)

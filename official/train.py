@@ -48,6 +48,7 @@ def main(argv: list[str]) -> int:
     del argv
     from official.core import config_loader, exp_factory
     from official.core.config import ConfigError
+    from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted
 
     if FLAGS.experiment == "list":
         for name, doc in exp_factory.describe_experiments():
@@ -71,6 +72,9 @@ def main(argv: list[str]) -> int:
         )
     except (ConfigError, FileNotFoundError) as e:
         return _fail(e)
+    except Preempted as e:
+        logging.warning("%s", e)
+        return PREEMPTED_EXIT_CODE
     if logs:
         logging.info("Final evaluation: %s", logs)
     return 0

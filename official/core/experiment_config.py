@@ -56,18 +56,29 @@ class DataConfig(Config):
             )
 
 
+MIXED_PRECISION_DTYPES = ("float32", "mixed_float16", "mixed_bfloat16")
+NONFINITE_POLICIES = ("stop", "skip")
+INIT_CHECKPOINT_MODULES = ("all", "backbone")
+
+
 @dataclasses.dataclass
 class RuntimeConfig(Config):
     """Where the computation runs.
 
     `distribution_strategy` is one of `one_device` or `mirrored`.
     `num_devices` (0 = all visible accelerators, or the CPU) picks how many
-    devices `mirrored` replicates over.
+    devices `mirrored` replicates over. `seed` seeds Python, NumPy and
+    TensorFlow; `deterministic` also makes TensorFlow's ops deterministic
+    (with a seed, a resumed run then ends with the same weights as an
+    uninterrupted one). `mixed_precision_dtype` is one of float32,
+    mixed_float16 (with dynamic loss scaling) or mixed_bfloat16.
     """
 
     distribution_strategy: str = "one_device"
     num_devices: int = 0
     seed: int | None = None
+    deterministic: bool = False
+    mixed_precision_dtype: str = "float32"
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -81,6 +92,14 @@ class RuntimeConfig(Config):
             )
         if self.num_devices < 0:
             raise ValueError(f"{where}.num_devices must be >= 0.")
+        if self.mixed_precision_dtype not in MIXED_PRECISION_DTYPES:
+            raise ValueError(
+                f"{where}.mixed_precision_dtype must be one of "
+                f"{', '.join(MIXED_PRECISION_DTYPES)}. Received: "
+                f"{self.mixed_precision_dtype!r}."
+            )
+        if self.deterministic and self.seed is None:
+            raise ValueError(f"{where}.deterministic needs {where}.seed to be set.")
 
 
 @dataclasses.dataclass
@@ -89,6 +108,13 @@ class TrainerConfig(Config):
 
     `validation_steps` = -1 evaluates on the whole validation split.
     `validation_interval` = 0 evaluates only at the end of training.
+    `ema_decay` > 0 keeps an exponential moving average of the trainable
+    weights, used by evaluation and export. `nonfinite_policy`: `stop` ends
+    training at a non-finite loss (naming the step and the last good
+    checkpoint); `skip` drops that step's update. `jit_compile` compiles the
+    train step with XLA. `init_checkpoint` initializes a new run's weights
+    (`init_checkpoint_modules`: all, or only the backbone) and logs what
+    matched.
     """
 
     train_steps: int = 1000
@@ -100,6 +126,11 @@ class TrainerConfig(Config):
     optimizer_config: OptimizationConfig = dataclasses.field(
         default_factory=OptimizationConfig
     )
+    ema_decay: float = 0.0
+    nonfinite_policy: str = "stop"
+    jit_compile: bool = False
+    init_checkpoint: str = ""
+    init_checkpoint_modules: str = "all"
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -114,6 +145,19 @@ class TrainerConfig(Config):
             raise ValueError(
                 f"{where}.validation_steps must be -1 (whole split) or > 0. "
                 f"Received: {self.validation_steps}."
+            )
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"{where}.ema_decay must be in [0, 1). Received: {self.ema_decay}.")
+        if self.nonfinite_policy not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"{where}.nonfinite_policy must be one of {', '.join(NONFINITE_POLICIES)}. "
+                f"Received: {self.nonfinite_policy!r}."
+            )
+        if self.init_checkpoint_modules not in INIT_CHECKPOINT_MODULES:
+            raise ValueError(
+                f"{where}.init_checkpoint_modules must be one of "
+                f"{', '.join(INIT_CHECKPOINT_MODULES)}. Received: "
+                f"{self.init_checkpoint_modules!r}."
             )
         for name in ("checkpoint_interval", "validation_interval"):
             value = getattr(self, name)

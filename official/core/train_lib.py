@@ -77,6 +77,9 @@ def run_experiment(
         params.task.validation_data.check_source("task.validation_data")
     if params.runtime.seed is not None:
         keras.utils.set_random_seed(params.runtime.seed)
+    if params.runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(params.runtime.mixed_precision_dtype)
 
     strategy = distribute.get_strategy(
         params.runtime.distribution_strategy, params.runtime.num_devices
@@ -85,26 +88,34 @@ def run_experiment(
     task = task_factory.get_task(params.task)
     trainer = Trainer(params, task, model_dir, strategy)
 
-    # Build the input pipelines and find the checkpoint to evaluate first: a
-    # bad input path or an empty model_dir fails here, before anything is
-    # written to model_dir.
+    # Restore, build the input pipelines and find the checkpoint to evaluate
+    # first: a bad input path or an empty model_dir fails here, before
+    # anything is written to model_dir.
     train_dataset = eval_dataset = None
     if mode in ("train", "train_and_eval"):
-        train_dataset = trainer.distribute_inputs(params.task.train_data)
+        resumed = trainer.restore_latest()
+        if not resumed and params.trainer.init_checkpoint:
+            trainer.initialize_from(
+                params.trainer.init_checkpoint, params.trainer.init_checkpoint_modules
+            )
+        # With a deterministic input order, resume exactly where it stopped.
+        skip = int(trainer.global_step.numpy()) if params.runtime.deterministic else 0
+        train_dataset = trainer.distribute_inputs(params.task.train_data, skip_batches=skip)
     if mode != "train":
         eval_dataset = trainer.distribute_inputs(params.task.validation_data)
     eval_checkpoint = checkpoints.resolve_checkpoint(model_dir) if mode == "eval" else None
 
     tf.io.gfile.makedirs(model_dir)
     write_params(params, model_dir)
-
-    if mode in ("train", "train_and_eval"):
-        trainer.restore_latest()
-        return trainer.train(train_dataset, eval_dataset)
-    if mode == "eval":
-        trainer.restore(eval_checkpoint)
-        return trainer.evaluate(eval_dataset)
-    return _continuous_eval(trainer, eval_dataset, model_dir, continuous_eval_timeout)
+    try:
+        if mode in ("train", "train_and_eval"):
+            return trainer.train(train_dataset, eval_dataset)
+        if mode == "eval":
+            trainer.restore(eval_checkpoint)
+            return trainer.evaluate(eval_dataset)
+        return _continuous_eval(trainer, eval_dataset, model_dir, continuous_eval_timeout)
+    finally:
+        trainer.close()
 
 
 def _continuous_eval(trainer: Trainer, eval_dataset, model_dir: str, timeout: float):

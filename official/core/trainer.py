@@ -1,14 +1,19 @@
 """The training and evaluation loops under a `tf.distribute` strategy.
 
-The trainer owns the strategy, the optimizer step, checkpoints, summaries and
-the loop; the task supplies the model, the inputs, the loss and the metrics.
-`steps_per_loop` training steps run inside one `tf.function` call.
+The trainer owns the strategy, the optimizer step (loss scaling across
+replicas and for float16, the non-finite guard, XLA), the moving average of
+the weights, checkpoints, summaries and the loop; the task supplies the
+model, the inputs, the loss and the metrics. `steps_per_loop` training steps
+run inside one `tf.function` call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -16,9 +21,19 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from official.core import checkpoints
 from official.core.base_task import Task
 from official.core.experiment_config import ExperimentConfig
+from official.modeling.ema import ExponentialMovingAverage
 from official.modeling.optimization import optimizer_factory
+
+# The exit status of a run stopped by SIGTERM after saving a checkpoint: the
+# scheduler should start it again, and it resumes.
+PREEMPTED_EXIT_CODE = 42
+
+
+class Preempted(Exception):
+    """Training stopped on SIGTERM; a checkpoint of the last step was saved."""
 
 
 def _scalar(value: Any) -> float:
@@ -27,6 +42,17 @@ def _scalar(value: Any) -> float:
 
 def _format_logs(logs: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _is_finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
 
 
 class Trainer:
@@ -55,9 +81,15 @@ class Trainer:
 
         with strategy.scope():
             self.model = task.build_model()
-            self.optimizer = optimizer_factory.build_optimizer(
-                trainer_config.optimizer_config
+            optimizer = optimizer_factory.build_optimizer(
+                optimizer_factory.scale_learning_rate(
+                    trainer_config.optimizer_config,
+                    config.task.train_data.global_batch_size,
+                )
             )
+            if config.runtime.mixed_precision_dtype == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
             # Slots must exist before the first distributed step.
             self.optimizer.build(self.model.trainable_variables)
             self.global_step = tf.Variable(
@@ -67,6 +99,18 @@ class Trainer:
                 name="global_step",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
+            self.skipped_steps = tf.Variable(
+                0,
+                dtype=tf.int64,
+                trainable=False,
+                name="skipped_steps",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+            self.ema = (
+                ExponentialMovingAverage(self.model.trainable_variables, trainer_config.ema_decay)
+                if trainer_config.ema_decay > 0
+                else None
+            )
         # Metrics live outside the strategy and are updated in cross-replica
         # context with every replica's local results.
         self.train_loss = keras.metrics.Mean("loss")
@@ -74,9 +118,15 @@ class Trainer:
         self.eval_loss = keras.metrics.Mean("loss")
         self.eval_metrics = task.build_metrics(training=False)
 
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.global_step
+        objects = dict(
+            model=self.model,
+            optimizer=self.optimizer,
+            step=self.global_step,
+            skipped_steps=self.skipped_steps,
         )
+        if self.ema is not None:
+            objects["ema"] = self.ema
+        self.checkpoint = tf.train.Checkpoint(**objects)
         self.checkpoint_manager = tf.train.CheckpointManager(
             self.checkpoint,
             directory=model_dir,
@@ -87,6 +137,23 @@ class Trainer:
         self._train_loop_fn = None
         self._eval_step_fn = None
         self._writers: dict[str, Any] = {}
+        self._stop_requested = threading.Event()
+
+    # ---- inputs -----------------------------------------------------------
+
+    def distribute_inputs(self, data_config, skip_batches: int = 0):
+        """The task's dataset for `data_config`, one pipeline per worker.
+
+        Each pipeline batches at the per-replica batch size and skips its
+        first `skip_batches` batches (to resume a deterministic input order
+        at the restored step).
+        """
+
+        def dataset_fn(ctx):
+            dataset = self.task.build_inputs(data_config, ctx)
+            return dataset.skip(skip_batches) if skip_batches else dataset
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     # ---- checkpoints ------------------------------------------------------
 
@@ -101,22 +168,35 @@ class Trainer:
     def restore(self, path: str) -> None:
         self.checkpoint.restore(path).expect_partial()
 
+    def initialize_from(self, path: str, modules: str) -> checkpoints.RestoreReport:
+        """Initializes the model (or its backbone) from another run's checkpoint."""
+        target = self.model
+        if modules == "backbone":
+            target = getattr(self.model, "backbone", None)
+            if target is None:
+                raise ValueError(
+                    "trainer.init_checkpoint_modules='backbone' but the model "
+                    f"{type(self.model).__name__} has no `backbone` attribute."
+                )
+        report = checkpoints.initialize_from_checkpoint(target, path, modules)
+        logging.info("%s", report.summary())
+        return report
+
     def save_checkpoint(self) -> str:
+        """Saves a checkpoint of the current step, never one with bad weights."""
+        finite = all(
+            bool(tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))))
+            for v in self.model.trainable_variables
+        )
         step = int(self.global_step.numpy())
+        if not finite:
+            raise FloatingPointError(
+                f"Not saving a checkpoint at step {step}: the weights hold NaN or "
+                f"Inf. Last good checkpoint: {self.checkpoint_manager.latest_checkpoint}."
+            )
         path = self.checkpoint_manager.save(checkpoint_number=step)
         logging.info("Saved checkpoint %s.", path)
         return path
-
-    # ---- inputs -----------------------------------------------------------
-
-    def distribute_inputs(self, data_config):
-        """The task's dataset for `data_config`, one pipeline per worker.
-
-        Each pipeline batches at the per-replica batch size.
-        """
-        return self.strategy.distribute_datasets_from_function(
-            lambda ctx: self.task.build_inputs(data_config, ctx)
-        )
 
     # ---- steps ------------------------------------------------------------
 
@@ -132,25 +212,52 @@ class Trainer:
     def _build_train_loop(self):
         model, optimizer, task = self.model, self.optimizer, self.task
         strategy = self.strategy
+        skip_nonfinite = self.config.trainer.nonfinite_policy == "skip"
 
-        def step_fn(inputs):
+        def replica_step(inputs):
             features, labels = inputs
             with tf.GradientTape() as tape:
                 outputs = model(features, training=True)
                 loss = task.build_losses(labels, outputs, aux_losses=model.losses)
                 # Gradients are summed across replicas.
                 scaled_loss = loss / strategy.num_replicas_in_sync
+                scaled_loss = optimizer.scale_loss(scaled_loss)
             grads = tape.gradient(scaled_loss, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            return loss, labels, outputs
+            if skip_nonfinite:
+                # Every replica skips when any replica's loss is not finite.
+                bad = 1.0 - tf.cast(tf.math.is_finite(loss), tf.float32)
+                ctx = tf.distribute.get_replica_context()
+                finite = ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad) < 0.5
+
+                def apply():
+                    optimizer.apply(grads, model.trainable_variables)
+                    return tf.constant(0, tf.int64)
+
+                skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
+            else:
+                optimizer.apply(grads, model.trainable_variables)
+                skipped = tf.constant(0, tf.int64)
+            return loss, labels, outputs, skipped
+
+        if self.config.trainer.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
 
         @tf.function
         def train_loop(iterator, num_steps):
             for _ in tf.range(num_steps):
-                loss, labels, outputs = strategy.run(step_fn, args=(next(iterator),))
-                self._update_metrics(
-                    self.train_loss, self.train_metrics, loss, labels, outputs
+                loss, labels, outputs, skipped = strategy.run(
+                    replica_step, args=(next(iterator),)
                 )
+                skipped = tf.minimum(
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, skipped, axis=None), 1
+                )
+                self.skipped_steps.assign_add(skipped)
+                if skipped == 0:
+                    self._update_metrics(
+                        self.train_loss, self.train_metrics, loss, labels, outputs
+                    )
+                    if self.ema is not None:
+                        self.ema.update()
                 self.global_step.assign_add(1)
 
         return train_loop
@@ -186,16 +293,36 @@ class Trainer:
                 tf.summary.scalar(key, value)
         self._writer(name).flush()
 
+    def close(self) -> None:
+        """Flushes and closes the summary writers."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
     def _learning_rate(self) -> float:
         # Keras 3 evaluates the schedule at the optimizer's iteration count.
         return _scalar(self.optimizer.learning_rate)
+
+    # ---- preemption -------------------------------------------------------
+
+    def _install_sigterm_handler(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            del signum, frame
+            logging.warning("SIGTERM: saving a checkpoint after the current loop.")
+            self._stop_requested.set()
+
+        return signal.signal(signal.SIGTERM, handler)
 
     # ---- loops ------------------------------------------------------------
 
     def train(self, train_dataset, eval_dataset=None) -> dict[str, float]:
         """Trains to `trainer.train_steps`, evaluating and checkpointing on the way.
 
-        Both datasets come from `distribute_inputs`.
+        Both datasets come from `distribute_inputs`. On SIGTERM, saves a
+        checkpoint after the current loop and raises `Preempted`.
         """
         cfg = self.config.trainer
         if self._train_loop_fn is None:
@@ -203,59 +330,89 @@ class Trainer:
         iterator = iter(train_dataset)
         global_batch = self.config.task.train_data.global_batch_size
         step = int(self.global_step.numpy())
+        first_step = step
         if step >= cfg.train_steps:
             logging.info("Already trained to step %d (train_steps=%d).", step, cfg.train_steps)
         eval_logs: dict[str, float] = {}
         started = time.time()
-        while step < cfg.train_steps:
-            num_steps = min(cfg.steps_per_loop, cfg.train_steps - step)
-            for metric in [self.train_loss, *self.train_metrics]:
-                metric.reset_state()
-            loop_start = time.time()
-            self._train_loop_fn(iterator, tf.constant(num_steps, tf.int32))
-            step = int(self.global_step.numpy())
-            elapsed = time.time() - loop_start
-            logs = {"loss": _scalar(self.train_loss.result())}
-            logs.update({m.name: _scalar(m.result()) for m in self.train_metrics})
-            logs["learning_rate"] = self._learning_rate()
-            if not all(map(_is_finite, logs.values())):
-                raise FloatingPointError(
-                    f"Non-finite training loss or metric at step {step}: "
-                    f"{_format_logs(logs)}. Last checkpoint: "
-                    f"{self.checkpoint_manager.latest_checkpoint}."
-                )
-            throughput = num_steps * global_batch / max(elapsed, 1e-9)
-            logging.info(
-                "train | step %d/%d | %s | %.3g examples/s | %.3g s/step",
-                step, cfg.train_steps, _format_logs(logs), throughput,
-                elapsed / num_steps,
-            )
-            self._write_summaries("train", {**logs, "examples_per_second": throughput}, step)
-            if step % cfg.checkpoint_interval == 0 or step >= cfg.train_steps:
-                self.save_checkpoint()
-            if eval_dataset is not None and (
-                (cfg.validation_interval and step % cfg.validation_interval == 0)
-                or step >= cfg.train_steps
-            ):
-                eval_logs = self.evaluate(eval_dataset)
+        previous_handler = self._install_sigterm_handler()
+        try:
+            while step < cfg.train_steps:
+                step = self._run_loop(iterator, step, global_batch, first_step, started)
+                at_end = step >= cfg.train_steps
+                if step % cfg.checkpoint_interval == 0 or at_end:
+                    self.save_checkpoint()
+                if eval_dataset is not None and (
+                    (cfg.validation_interval and step % cfg.validation_interval == 0)
+                    or at_end
+                ):
+                    eval_logs = self.evaluate(eval_dataset)
+                if self._stop_requested.is_set() and not at_end:
+                    if step % cfg.checkpoint_interval:
+                        self.save_checkpoint()
+                    raise Preempted(
+                        f"Stopped by SIGTERM at step {step}; resume with the same "
+                        f"command (checkpoint {self.checkpoint_manager.latest_checkpoint})."
+                    )
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)
         if eval_dataset is not None and not eval_logs:
             # Nothing left to train (resumed at train_steps): still report.
             eval_logs = self.evaluate(eval_dataset)
         logging.info("Training finished at step %d in %.1f s.", step, time.time() - started)
         return eval_logs
 
+    def _run_loop(self, iterator, step, global_batch, first_step, started) -> int:
+        cfg = self.config.trainer
+        num_steps = min(cfg.steps_per_loop, cfg.train_steps - step)
+        for metric in [self.train_loss, *self.train_metrics]:
+            metric.reset_state()
+        skipped_before = int(self.skipped_steps.numpy())
+        loop_start = time.time()
+        self._train_loop_fn(iterator, tf.constant(num_steps, tf.int32))
+        step = int(self.global_step.numpy())
+        elapsed = time.time() - loop_start
+        skipped = int(self.skipped_steps.numpy()) - skipped_before
+        logs = {"loss": _scalar(self.train_loss.result())}
+        logs.update({m.name: _scalar(m.result()) for m in self.train_metrics})
+        logs["learning_rate"] = self._learning_rate()
+        if skipped == num_steps or not all(map(_is_finite, logs.values())):
+            raise FloatingPointError(
+                f"Non-finite training loss at step {step}: {_format_logs(logs)}. "
+                f"Training stopped; the last good checkpoint is "
+                f"{self.checkpoint_manager.latest_checkpoint}. Set "
+                f"trainer.nonfinite_policy=skip to drop such steps instead."
+            )
+        throughput = num_steps * global_batch / max(elapsed, 1e-9)
+        done = step - first_step
+        rate = (time.time() - started) / max(done, 1)
+        eta = _format_duration(rate * (cfg.train_steps - step))
+        logging.info(
+            "train | step %d/%d | %s | %.3g examples/s | %.3g s/step | ETA %s%s",
+            step, cfg.train_steps, _format_logs(logs), throughput,
+            elapsed / num_steps, eta,
+            f" | skipped {skipped} non-finite step(s)" if skipped else "",
+        )
+        summaries = {**logs, "examples_per_second": throughput}
+        if skipped:
+            summaries["skipped_steps"] = float(skipped)
+        self._write_summaries("train", summaries, step)
+        return step
+
     def evaluate(self, eval_dataset) -> dict[str, float]:
         """One pass over `eval_dataset` (from `distribute_inputs`), or
-        `validation_steps` batches of it."""
+        `validation_steps` batches of it, with the averaged weights if any."""
         if self._eval_step_fn is None:
             self._eval_step_fn = self._build_eval_step()
         for metric in [self.eval_loss, *self.eval_metrics]:
             metric.reset_state()
         limit = self.config.trainer.validation_steps
-        for i, batch in enumerate(eval_dataset):
-            if limit > 0 and i >= limit:
-                break
-            self._eval_step_fn(batch)
+        with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+            for i, batch in enumerate(eval_dataset):
+                if limit > 0 and i >= limit:
+                    break
+                self._eval_step_fn(batch)
         step = int(self.global_step.numpy())
         logs = {"loss": _scalar(self.eval_loss.result())}
         logs.update({m.name: _scalar(m.result()) for m in self.eval_metrics})
@@ -264,7 +421,3 @@ class Trainer:
         with tf.io.gfile.GFile(os.path.join(self.model_dir, "eval_results.json"), "w") as f:
             json.dump({"step": step, **logs}, f, indent=2)
         return logs
-
-
-def _is_finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")

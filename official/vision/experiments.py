@@ -55,21 +55,21 @@ def sgd_cosine(
     train_steps: int,
     warmup_steps: int,
     weight_decay: float,
-    reference_batch_size: int = 256,
 ) -> OptimizationConfig:
     """SGD with Nesterov momentum and a cosine decay after linear warmup.
 
-    The learning rate is `base_learning_rate * global_batch_size /
-    reference_batch_size` (the linear scaling rule).
+    `base_learning_rate` is the peak rate at `global_batch_size`, which is
+    also the reference batch size: another batch size scales the rate
+    linearly (see `OptimizationConfig.reference_batch_size`).
     """
-    peak = base_learning_rate * global_batch_size / reference_batch_size
     return OptimizationConfig(
         optimizer=OptimizerConfig("sgd", {"momentum": 0.9, "nesterov": True}),
         learning_rate=LearningRateConfig(
-            "cosine", {"initial_learning_rate": peak, "decay_steps": train_steps}
+            "cosine", {"initial_learning_rate": base_learning_rate, "decay_steps": train_steps}
         ),
         warmup=WarmupConfig(warmup_steps=warmup_steps, warmup_learning_rate=0.0),
         weight_decay=weight_decay,
+        reference_batch_size=global_batch_size,
     )
 
 
@@ -82,8 +82,9 @@ def resnet_imagenet() -> ExperimentConfig:
           --mode=train_and_eval --model_dir=/tmp/resnet50 \\
           --params_override=task.train_data.input_path=/data/imagenet/train-*,task.validation_data.input_path=/data/imagenet/validation-*
 
-    Batch 4096 (learning rate 0.1 per 256 examples), 5 warmup epochs, label
-    smoothing 0.1, decoupled weight decay 1e-4 on kernels only.
+    Batch 4096 at a peak learning rate of 1.6 (0.1 per 256 examples; another
+    batch size scales it linearly), 5 warmup epochs, label smoothing 0.1,
+    decoupled weight decay 1e-4 on kernels only.
     """
     batch = 4096
     exp = image_classification_base(IMAGENET_NUM_CLASSES, 224, batch, 1024)
@@ -97,7 +98,7 @@ def resnet_imagenet() -> ExperimentConfig:
         checkpoint_interval=per_epoch,
         validation_interval=per_epoch * 5,
         optimizer_config=sgd_cosine(
-            0.1, batch, train_steps, warmup_steps=5 * per_epoch, weight_decay=1e-4
+            1.6, batch, train_steps, warmup_steps=5 * per_epoch, weight_decay=1e-4
         ),
     )
     return exp
@@ -139,6 +140,7 @@ def resnet_digits() -> ExperimentConfig:
                 "cosine", {"initial_learning_rate": 3e-3, "decay_steps": train_steps}
             ),
             warmup=WarmupConfig(warmup_steps=22),
+            reference_batch_size=batch,
         ),
     )
     exp.runtime.seed = 0

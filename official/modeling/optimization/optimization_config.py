@@ -68,6 +68,9 @@ class OptimizationConfig(Config):
     `weight_decay` is decoupled weight decay (applied by the optimizer, not
     added to the loss), skipped for biases and normalization parameters.
     `global_clipnorm` clips the gradients' global norm when > 0.
+    `reference_batch_size` > 0 states the global batch size the learning
+    rates are given for: at another batch size they scale by the linear rule
+    (`batch / reference_batch_size`). 0 pins the rates as written.
     """
 
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
@@ -77,6 +80,7 @@ class OptimizationConfig(Config):
     warmup: WarmupConfig = dataclasses.field(default_factory=WarmupConfig)
     weight_decay: float = 0.0
     global_clipnorm: float = 0.0
+    reference_batch_size: int = 0
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -84,3 +88,8 @@ class OptimizationConfig(Config):
         from official.modeling.optimization import optimizer_factory
 
         optimizer_factory.check_config(self, where)
+        if self.reference_batch_size < 0:
+            raise ValueError(
+                f"{where}.reference_batch_size must be >= 0 (0 = no scaling). "
+                f"Received: {self.reference_batch_size}."
+            )

@@ -38,6 +38,7 @@ import re
 from typing import Any, Callable, Sequence
 
 import keras
+from absl import logging
 
 from official.core.params_check import check_params, check_required_params
 from official.core.registries import OPTIMIZERS, SCHEDULES
@@ -65,6 +66,13 @@ WEIGHT_DECAY_EXCLUDED_NAMES = ("bias", "gamma", "beta")
 
 # Optimizer arguments set from their own `OptimizationConfig` field.
 _OPTIMIZER_RESERVED = ("learning_rate", "weight_decay", "global_clipnorm")
+# Keras optimizer arguments whose job the trainer does, and the key to use.
+_TRAINER_OWNED = {
+    "use_ema": "trainer.ema_decay",
+    "ema_momentum": "trainer.ema_decay",
+    "ema_overwrite_frequency": "trainer.ema_decay",
+    "loss_scale_factor": "runtime.mixed_precision_dtype",
+}
 # Schedule arguments (CosineDecay's own warmup) replaced by `warmup`.
 _SCHEDULE_RESERVED = ("warmup_steps", "warmup_target")
 # Required float arguments that YAML may give as ints ("values: [1, 0.1]").
@@ -93,7 +101,15 @@ def _check_optimizer(config: OptimizationConfig, where: str) -> None:
                 f"{key} is set from '{_join(where, key)}'. Received: "
                 f"{key}={opt.params[key]!r}."
             )
-    check_params(cls, opt.params, params_where, reserved=_OPTIMIZER_RESERVED)
+    for key, use in _TRAINER_OWNED.items():
+        if key in opt.params:
+            raise KeyError(
+                f"Config key '{params_where}.{key}' is not allowed: the trainer "
+                f"handles it; set '{use}' instead. Received: {key}={opt.params[key]!r}."
+            )
+    check_params(
+        cls, opt.params, params_where, reserved=_OPTIMIZER_RESERVED + tuple(_TRAINER_OWNED)
+    )
     for key in ("weight_decay", "global_clipnorm"):
         value = getattr(config, key)
         if value < 0:
@@ -241,3 +257,49 @@ def build_optimizer(
         names = "|".join(re.escape(n) for n in exclude_from_weight_decay)
         optimizer.exclude_from_weight_decay(var_names=[rf"(^|/)({names})(:\d+)?$"])
     return optimizer
+
+
+# Schedule arguments that are learning rates (scaled with the batch size).
+_RATE_ARGS = ("learning_rate", "initial_learning_rate", "end_learning_rate", "values")
+
+
+def scale_learning_rate(
+    config: OptimizationConfig, global_batch_size: int
+) -> OptimizationConfig:
+    """A copy of `config` with its rates scaled by the linear batch-size rule.
+
+    Rates are multiplied by `global_batch_size / config.reference_batch_size`;
+    with `reference_batch_size` 0 the config is returned unchanged. The
+    scaling is logged once.
+
+    Example:
+    ```python
+    from official.modeling.optimization import optimizer_factory
+    from official.modeling.optimization.optimization_config import (
+        LearningRateConfig, OptimizationConfig)
+    cfg = OptimizationConfig(
+        learning_rate=LearningRateConfig("constant", {"learning_rate": 1.6}),
+        reference_batch_size=4096)
+    scaled = optimizer_factory.scale_learning_rate(cfg, 256)
+    assert scaled.learning_rate.params["learning_rate"] == 0.1
+    ```
+    """
+    if not config.reference_batch_size or global_batch_size == config.reference_batch_size:
+        return config
+    factor = global_batch_size / config.reference_batch_size
+    scaled = config.copy()
+    params = scaled.learning_rate.params
+    for key in _RATE_ARGS:
+        if key in params:
+            value = params[key]
+            params[key] = (
+                [v * factor for v in value] if isinstance(value, (list, tuple)) else value * factor
+            )
+    scaled.warmup.warmup_learning_rate *= factor
+    logging.info(
+        "Learning rate scaled by %.4g (global batch %d / reference batch %d): %s. "
+        "Set trainer.optimizer_config.reference_batch_size=0 to pin the rates.",
+        factor, global_batch_size, config.reference_batch_size,
+        {k: params[k] for k in _RATE_ARGS if k in params},
+    )
+    return scaled

@@ -1,0 +1,164 @@
+"""The pre-norm transformer encoder block of ViT."""
+
+from __future__ import annotations
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="official")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """Pre-norm transformer encoder block (ViT's `Encoder1DBlock`).
+
+    ```
+    x = x + drop_path(dropout(attention(layer_norm(x))))
+    x = x + drop_path(dropout(dense(dropout(gelu(dense(layer_norm(x)))))))
+    ```
+    Multi-head self-attention has `num_heads` heads of `channels / num_heads`
+    dimensions each and dropout `attention_dropout_rate` on the attention
+    weights. `drop_path` is stochastic depth: in training, each example's
+    residual branch is dropped with probability `stochastic_depth_rate` and
+    kept ones are scaled by `1 / (1 - stochastic_depth_rate)`.
+
+    GELU: `approximate_gelu=False` (exact, erf-based) is the published ViT's
+    choice and the default. Exact GELU breaks tf2onnx (it writes an invalid
+    file; see DESIGN.md), so models meant for ONNX export set
+    `approximate_gelu=True` (the tanh approximation); the two differ by less
+    than 1e-3 at every input, and the weights are interchangeable.
+
+    Args:
+        num_heads: int, attention heads; must divide the input's channels.
+        mlp_dim: int, hidden units of the MLP.
+        dropout_rate: float in [0, 1), dropout after the attention output, in
+            the MLP after GELU, and after the MLP output. Defaults to 0.0.
+        attention_dropout_rate: float in [0, 1), dropout on the attention
+            weights. Defaults to 0.0.
+        stochastic_depth_rate: float in [0, 1), probability of dropping each
+            residual branch per example in training. Defaults to 0.0.
+        approximate_gelu: bool, tanh approximation of GELU instead of the
+            exact erf form. Defaults to False.
+        layer_norm_epsilon: float, epsilon of both layer normalizations.
+            Defaults to 1e-6.
+        kernel_initializer: str or `keras.initializers.Initializer`, for the
+            attention and MLP kernels. Defaults to "glorot_uniform".
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: float tensor of shape `(batch, sequence_length, channels)`.
+        training: bool, whether dropout and stochastic depth are active.
+
+    Returns:
+        Tensor of the input's shape.
+
+    Example:
+    ```python
+    import numpy as np
+    from official.modeling.layers.transformer_encoder_block import (
+        TransformerEncoderBlock)
+
+    block = TransformerEncoderBlock(num_heads=2, mlp_dim=16)
+    y = block(np.ones((2, 5, 8), "float32"))
+    assert tuple(y.shape) == (2, 5, 8)
+    ```
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        mlp_dim,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        stochastic_depth_rate=0.0,
+        approximate_gelu=False,
+        layer_norm_epsilon=1e-6,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, rate in (
+            ("dropout_rate", dropout_rate),
+            ("attention_dropout_rate", attention_dropout_rate),
+            ("stochastic_depth_rate", stochastic_depth_rate),
+        ):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={rate!r}.")
+        self.num_heads = num_heads
+        self.mlp_dim = mlp_dim
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        self.stochastic_depth_rate = stochastic_depth_rate
+        self.approximate_gelu = approximate_gelu
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels % self.num_heads:
+            raise ValueError(
+                f"TransformerEncoderBlock: num_heads ({self.num_heads}) must divide "
+                f"the input channels ({channels}). Received: input_shape="
+                f"{tuple(input_shape)}, num_heads={self.num_heads}."
+            )
+        common = dict(dtype=self.dtype_policy)
+        init = self.kernel_initializer
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="attention_norm", **common
+        )
+        self.attention_norm.build(input_shape)
+        self.attention = keras.layers.MultiHeadAttention(
+            self.num_heads,
+            key_dim=channels // self.num_heads,
+            dropout=self.attention_dropout_rate,
+            kernel_initializer=init,
+            name="attention",
+            **common,
+        )
+        self.attention.build(input_shape, input_shape)
+        self.mlp_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, name="mlp_norm", **common
+        )
+        self.mlp_norm.build(input_shape)
+        self.mlp_dense1 = keras.layers.Dense(
+            self.mlp_dim, kernel_initializer=init, name="mlp_dense1", **common
+        )
+        self.mlp_dense1.build(input_shape)
+        self.mlp_dense2 = keras.layers.Dense(
+            channels, kernel_initializer=init, name="mlp_dense2", **common
+        )
+        self.mlp_dense2.build(tuple(input_shape[:-1]) + (self.mlp_dim,))
+        self.dropout = keras.layers.Dropout(self.dropout_rate, **common)
+        # Stochastic depth: one keep/drop decision per example, i.e. dropout
+        # broadcast over the sequence and channel axes (Dropout fills the
+        # None with the batch size and rescales the kept examples).
+        self.drop_path = keras.layers.Dropout(
+            self.stochastic_depth_rate, noise_shape=(None, 1, 1), **common
+        )
+
+    def call(self, inputs, training=None):
+        x = self.attention_norm(inputs)
+        x = self.attention(x, x, training=training)
+        x = self.dropout(x, training=training)
+        x = inputs + self.drop_path(x, training=training)
+
+        y = self.mlp_norm(x)
+        y = self.mlp_dense1(y)
+        y = keras.activations.gelu(y, approximate=self.approximate_gelu)
+        y = self.dropout(y, training=training)
+        y = self.mlp_dense2(y)
+        y = self.dropout(y, training=training)
+        return x + self.drop_path(y, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "mlp_dim": self.mlp_dim,
+            "dropout_rate": self.dropout_rate,
+            "attention_dropout_rate": self.attention_dropout_rate,
+            "stochastic_depth_rate": self.stochastic_depth_rate,
+            "approximate_gelu": self.approximate_gelu,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }

@@ -124,7 +124,7 @@ def initialize_from_checkpoint(
         if modules == "all"
         else tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=target))
     )
-    floats = [v for v in target.variables if v.dtype.is_floating]
+    floats = [v for v in target.variables if tf.as_dtype(v.dtype).is_floating]
     initial = [tf.identity(v) for v in floats]
     # NaN sentinels: a variable still NaN after the restore was not in the
     # checkpoint.

@@ -10,11 +10,12 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 
-# Quiet TensorFlow's C++ start-up logging unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from official.core.quiet_start import import_tensorflow_quietly
+
+# Before anything imports TensorFlow: no CUDA-driver noise on a CPU machine.
+import_tensorflow_quietly()
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -88,6 +89,8 @@ def _fail(error: Exception) -> int:
 
 def run() -> None:
     """Console-script entry point (`garden-train`)."""
+    # `--help` prints the __main__ module's docstring: make it this one's.
+    sys.modules["__main__"].__doc__ = __doc__
     app.run(main)
 
 

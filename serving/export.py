@@ -42,8 +42,10 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-# Quiet TensorFlow's C++ start-up logging unless the user asked for it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from official.core.quiet_start import import_tensorflow_quietly
+
+# Before anything imports TensorFlow: no CUDA-driver noise on a CPU machine.
+import_tensorflow_quietly()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -99,6 +101,29 @@ def _check_export_dir(export_dir: str) -> None:
     elif os.path.exists(export_dir):
         raise FileExistsError(
             f"export_dir {export_dir!r} exists and is not a directory."
+        )
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write into {parent!r}, the parent of export_dir "
+            f"{export_dir!r}. Choose a --export_dir in a writable place."
+        )
+
+
+def _check_free_space(export_dir: str, model_bytes: int, num_tflite: int) -> None:
+    """Fails early when the export cannot fit beside `export_dir`.
+
+    The estimate is the weights' size times (2 SavedModels + each .tflite
+    file), doubled for the temporary copies made while checking.
+    """
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    needed = 2 * model_bytes * (2 + num_tflite)
+    free = shutil.disk_usage(parent).free
+    if free < needed:
+        raise OSError(
+            f"Not enough free space in {parent!r} for the export: about "
+            f"{needed / 1e6:.1f} MB needed, {free / 1e6:.1f} MB free."
         )
 
 
@@ -248,6 +273,10 @@ def export_task(
     logging.info(
         "Restored all %d model variables from %s.", len(model.variables), prefix
     )
+    model_bytes = sum(
+        int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in model.variables
+    )
+    _check_free_space(export_dir, model_bytes, len(quantizations))
 
     all_signatures = task.serving_signatures(model)
     input_types = _check_choices(
@@ -486,6 +515,8 @@ def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
 
 def run() -> None:
     """Console-script entry point (`garden-export`)."""
+    # `--help` prints the __main__ module's docstring: make it this one's.
+    sys.modules["__main__"].__doc__ = __doc__
     define_flags()
     app.run(main)
 

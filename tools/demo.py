@@ -13,7 +13,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from official.core.quiet_start import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
 
 from absl import app, flags, logging  # noqa: E402
 

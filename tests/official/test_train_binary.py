@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -140,3 +141,48 @@ def test_binary_lists_experiments(capsys):
     code, out = _run_binary(["--experiment=list"], capsys)
     assert code == 0
     assert "resnet_imagenet" in out.out and "resnet_digits" in out.out
+
+
+def test_binary_starts_quietly_and_exits_promptly(digits_dir, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable, "-m", "official.train", "--experiment=resnet_digits",
+        f"--model_dir={tmp_path / 'run'}",
+        "--params_override=" + ",".join(f"{k}={v}" for k, v in _overrides(
+            digits_dir, **{"trainer.validation_interval": 0}).items()),
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    finished_at = None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "Training finished" in line:
+            finished_at = time.monotonic()
+    process.wait(timeout=120)
+    exited_at = time.monotonic()
+    output = "".join(lines)
+    assert process.returncode == 0, output[-3000:]
+    assert finished_at is not None
+    assert exited_at - finished_at < 15, output[-2000:]
+    # No CUDA-driver noise on a machine without a GPU; one line names the strategy.
+    assert "cuda" not in output.lower()
+    assert "Strategy one_device with 1 replica(s)" in output
+    # Throughput with three significant figures and an ETA.
+    assert re.search(r"\d\.?\d* examples/s \| [\d.e+-]+ s/step \| ETA \d+:\d\d", output)
+
+
+def test_binary_help_lists_flags_and_an_example():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "official.train", "--help"],
+        capture_output=True, text=True, timeout=120,
+    )
+    text = result.stdout + result.stderr
+    for flag in ("--experiment", "--mode", "--model_dir", "--config_file", "--params_override"):
+        assert flag in text
+    assert "python -m official.train --experiment=resnet_digits" in text

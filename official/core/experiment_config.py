@@ -114,7 +114,12 @@ class TrainerConfig(Config):
     checkpoint); `skip` drops that step's update. `jit_compile` compiles the
     train step with XLA. `init_checkpoint` initializes a new run's weights
     (`init_checkpoint_modules`: all, or only the backbone) and logs what
-    matched.
+    matched. `best_checkpoint_metric` keeps the checkpoint with the best value
+    of that evaluation metric in `model_dir/best/` (`best_checkpoint_mode`:
+    max or min, also used by early stopping). `early_stopping_metric` stops
+    training after `early_stopping_patience` evaluations without improvement.
+    `profile_steps` = [start, end] records a TensorFlow profile of those
+    steps in `model_dir/profile`.
     """
 
     train_steps: int = 1000
@@ -131,6 +136,11 @@ class TrainerConfig(Config):
     jit_compile: bool = False
     init_checkpoint: str = ""
     init_checkpoint_modules: str = "all"
+    best_checkpoint_metric: str = ""
+    best_checkpoint_mode: str = "max"
+    early_stopping_metric: str = ""
+    early_stopping_patience: int = 3
+    profile_steps: list[int] = dataclasses.field(default_factory=list)
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -158,6 +168,23 @@ class TrainerConfig(Config):
                 f"{where}.init_checkpoint_modules must be one of "
                 f"{', '.join(INIT_CHECKPOINT_MODULES)}. Received: "
                 f"{self.init_checkpoint_modules!r}."
+            )
+        if self.best_checkpoint_mode not in ("max", "min"):
+            raise ValueError(
+                f"{where}.best_checkpoint_mode must be 'max' or 'min'. Received: "
+                f"{self.best_checkpoint_mode!r}."
+            )
+        if self.early_stopping_metric and self.early_stopping_patience < 1:
+            raise ValueError(
+                f"{where}.early_stopping_patience must be >= 1. Received: "
+                f"{self.early_stopping_patience}."
+            )
+        if self.profile_steps and (
+            len(self.profile_steps) != 2 or not 0 <= self.profile_steps[0] < self.profile_steps[1]
+        ):
+            raise ValueError(
+                f"{where}.profile_steps must be [start, end] with 0 <= start < end. "
+                f"Received: {self.profile_steps}."
             )
         for name in ("checkpoint_interval", "validation_interval"):
             value = getattr(self, name)

@@ -22,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from official.core import checkpoints
+from official.core import hooks as hooks_lib
 from official.core.base_task import Task
 from official.core.experiment_config import ExperimentConfig
 from official.modeling.ema import ExponentialMovingAverage
@@ -64,6 +65,8 @@ class Trainer:
         model_dir: where checkpoints, summaries and results go.
         strategy: the distribution strategy; everything built by the trainer
             is created in its scope.
+        hooks: extra `official.core.hooks.Hook`s, called after the built-in
+            ones the config turns on.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class Trainer:
         task: Task,
         model_dir: str,
         strategy: tf.distribute.Strategy,
+        hooks: list | None = None,
     ):
         self.config = config
         self.task = task
@@ -138,6 +142,10 @@ class Trainer:
         self._eval_step_fn = None
         self._writers: dict[str, Any] = {}
         self._stop_requested = threading.Event()
+        self.stop_training = False
+        self.hooks = hooks_lib.build_hooks(trainer_config) + list(hooks or [])
+        for hook in self.hooks:
+            hook.trainer = self
 
     # ---- inputs -----------------------------------------------------------
 
@@ -336,8 +344,10 @@ class Trainer:
         eval_logs: dict[str, float] = {}
         started = time.time()
         previous_handler = self._install_sigterm_handler()
+        for hook in self.hooks:
+            hook.on_train_begin()
         try:
-            while step < cfg.train_steps:
+            while step < cfg.train_steps and not self.stop_training:
                 step = self._run_loop(iterator, step, global_batch, first_step, started)
                 at_end = step >= cfg.train_steps
                 if step % cfg.checkpoint_interval == 0 or at_end:
@@ -347,6 +357,8 @@ class Trainer:
                     or at_end
                 ):
                     eval_logs = self.evaluate(eval_dataset)
+                if self.stop_training and step % cfg.checkpoint_interval and not at_end:
+                    self.save_checkpoint()
                 if self._stop_requested.is_set() and not at_end:
                     if step % cfg.checkpoint_interval:
                         self.save_checkpoint()
@@ -357,6 +369,8 @@ class Trainer:
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)
+            for hook in self.hooks:
+                hook.on_train_end()
         if eval_dataset is not None and not eval_logs:
             # Nothing left to train (resumed at train_steps): still report.
             eval_logs = self.evaluate(eval_dataset)
@@ -398,6 +412,8 @@ class Trainer:
         if skipped:
             summaries["skipped_steps"] = float(skipped)
         self._write_summaries("train", summaries, step)
+        for hook in self.hooks:
+            hook.on_loop_end(step, logs)
         return step
 
     def evaluate(self, eval_dataset) -> dict[str, float]:
@@ -420,4 +436,6 @@ class Trainer:
         self._write_summaries("validation", logs, step)
         with tf.io.gfile.GFile(os.path.join(self.model_dir, "eval_results.json"), "w") as f:
             json.dump({"step": step, **logs}, f, indent=2)
+        for hook in self.hooks:
+            hook.on_eval_end(step, logs)
         return logs

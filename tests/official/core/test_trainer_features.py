@@ -230,3 +230,77 @@ def test_resume_is_exact_with_deterministic_ops(digits_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "IDENTICAL" in result.stdout
+
+
+def test_hooks_order_and_stop(digits_dir, tmp_path):
+    from official.core import hooks
+
+    events = []
+
+    class Recorder(hooks.Hook):
+        def on_train_begin(self, logs=None):
+            events.append("train_begin")
+
+        def on_loop_end(self, step, logs):
+            events.append(f"loop_end:{step}")
+            if step == 3:
+                self.trainer.stop_training = True
+
+        def on_eval_end(self, step, logs):
+            events.append(f"eval_end:{step}")
+
+        def on_train_end(self, logs=None):
+            events.append("train_end")
+
+    cfg = _config(digits_dir, **{
+        "trainer.train_steps": 10, "trainer.steps_per_loop": 1,
+        "trainer.checkpoint_interval": 5, "trainer.validation_interval": 1,
+        "trainer.best_checkpoint_metric": "accuracy",
+    })
+    model_dir = str(tmp_path / "hooks")
+    trainer = Trainer(cfg, task_factory.get_task(cfg.task), model_dir,
+                      tf.distribute.get_strategy(), hooks=[Recorder()])
+    trainer.train(trainer.distribute_inputs(cfg.task.train_data),
+                  trainer.distribute_inputs(cfg.task.validation_data))
+    assert events == ["train_begin", "loop_end:1", "eval_end:1", "loop_end:2",
+                      "eval_end:2", "loop_end:3", "eval_end:3", "train_end"]
+    # A stop off the checkpoint interval still saves the last step.
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-3")
+    assert os.path.exists(os.path.join(model_dir, "best", "best.json"))
+
+
+def test_early_stopping_and_best_checkpoint_hooks(tmp_path):
+    import json
+    import types
+
+    from official.core import hooks
+
+    trainer = types.SimpleNamespace(
+        model_dir=str(tmp_path), stop_training=False,
+        checkpoint=tf.train.Checkpoint(v=tf.Variable(0.0)))
+    stopper = hooks.EarlyStopping("accuracy", patience=2)
+    best = hooks.BestCheckpoint("loss", mode="min")
+    for hook in (stopper, best):
+        hook.trainer = trainer
+    best.on_train_begin()
+    for step, (accuracy, loss) in enumerate([(0.5, 2.0), (0.6, 1.0), (0.55, 1.5), (0.6, 3.0)], 1):
+        trainer.checkpoint.v.assign(float(step))
+        for hook in (stopper, best):
+            hook.on_eval_end(step, {"accuracy": accuracy, "loss": loss})
+        if step < 4:
+            assert not trainer.stop_training
+    assert trainer.stop_training  # 0.55 and 0.6 do not beat 0.6
+    with open(tmp_path / "best" / "best.json") as f:
+        record = json.load(f)
+    assert record["step"] == 2 and record["loss"] == 1.0
+    assert float(tf.train.load_checkpoint(record["checkpoint"]).get_tensor(
+        "v/.ATTRIBUTES/VARIABLE_VALUE")) == 2.0
+    with pytest.raises(KeyError, match="Evaluation reports: accuracy, loss"):
+        hooks.EarlyStopping("top_1", 1).on_eval_end(1, {"accuracy": 1.0, "loss": 0.0})
+
+
+def test_hook_config_errors():
+    with pytest.raises(ValueError, match="profile_steps must be"):
+        load_experiment_config("resnet_digits", params_override="trainer.profile_steps=[5, 2]")
+    with pytest.raises(ValueError, match="best_checkpoint_mode must be"):
+        load_experiment_config("resnet_digits", params_override="trainer.best_checkpoint_mode=up")

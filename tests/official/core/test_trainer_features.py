@@ -304,3 +304,20 @@ def test_hook_config_errors():
         load_experiment_config("resnet_digits", params_override="trainer.profile_steps=[5, 2]")
     with pytest.raises(ValueError, match="best_checkpoint_mode must be"):
         load_experiment_config("resnet_digits", params_override="trainer.best_checkpoint_mode=up")
+
+
+def test_continuous_eval_evaluates_new_checkpoints_until_train_steps(digits_dir, tmp_path):
+    import json
+
+    model_dir = str(tmp_path / "ce")
+    run_experiment(_config(digits_dir), "train", model_dir)  # ckpt-2
+    cfg4 = _config(digits_dir, **{"trainer.train_steps": 4})
+    # Only step 2 exists: evaluated once, then the wait times out.
+    logs = run_experiment(cfg4, "continuous_eval", model_dir, continuous_eval_timeout=2)
+    with open(os.path.join(model_dir, "eval_results.json")) as f:
+        assert json.load(f)["step"] == 2
+    assert "accuracy" in logs
+    run_experiment(cfg4, "train", model_dir)  # ckpt-4 == train_steps
+    run_experiment(cfg4, "continuous_eval", model_dir, continuous_eval_timeout=600)
+    with open(os.path.join(model_dir, "eval_results.json")) as f:
+        assert json.load(f)["step"] == 4  # and it returned without waiting

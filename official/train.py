@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 
 from official.core.quiet_start import import_tensorflow_quietly
@@ -49,6 +50,8 @@ def main(argv: list[str]) -> int:
     del argv
     from official.core import config_loader, exp_factory
     from official.core.config import ConfigError
+    import tensorflow as tf
+
     from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted
 
     if FLAGS.experiment == "list":
@@ -76,6 +79,13 @@ def main(argv: list[str]) -> int:
     except Preempted as e:
         logging.warning("%s", e)
         return PREEMPTED_EXIT_CODE
+    except (TimeoutError, tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+            tf.errors.CancelledError) as e:
+        # A peer worker never started, died or stopped answering. TensorFlow's
+        # collective threads may still be blocked on it: exit without waiting.
+        _fail(e)
+        logging.flush()
+        os._exit(1)
     if logs:
         logging.info("Final evaluation: %s", logs)
     return 0
@@ -83,7 +93,7 @@ def main(argv: list[str]) -> int:
 
 def _fail(error: Exception) -> int:
     message = error.args[0] if error.args else str(error)
-    print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
+    print(f"error: {type(error).__name__}: {message}", file=sys.stderr, flush=True)
     return 1
 
 

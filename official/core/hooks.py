@@ -82,6 +82,8 @@ class BestCheckpoint(Hook):
         if not _better(self.mode, value, self.best):
             return
         self.best = value
+        if not getattr(self.trainer, "is_chief", True):
+            return
         best_dir = os.path.join(self.trainer.model_dir, "best")
         tf.io.gfile.makedirs(best_dir)
         prefix = self.trainer.checkpoint.write(os.path.join(best_dir, "ckpt"))

@@ -65,7 +65,10 @@ def import_tensorflow_quietly() -> None:
     with quiet_stderr():
         import tensorflow as tf
 
-        tf.config.list_logical_devices()
+        # Listing devices starts TensorFlow's runtime, which a multi-worker
+        # strategy must configure first: not under TF_CONFIG.
+        if "TF_CONFIG" not in os.environ:
+            tf.config.list_logical_devices()
     if not _verbose(sys.argv):
         # TensorFlow's Python INFO lines (checkpoint sharding timings, ...).
         import logging

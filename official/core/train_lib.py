@@ -82,7 +82,10 @@ def run_experiment(
     keras.mixed_precision.set_global_policy(params.runtime.mixed_precision_dtype)
 
     strategy = distribute.get_strategy(
-        params.runtime.distribution_strategy, params.runtime.num_devices
+        params.runtime.distribution_strategy,
+        params.runtime.num_devices,
+        worker_start_timeout=params.runtime.worker_start_timeout_seconds,
+        tpu_address=params.runtime.tpu_address,
     )
     _log_devices(strategy, params.runtime.distribution_strategy)
     task = task_factory.get_task(params.task)
@@ -106,7 +109,8 @@ def run_experiment(
     eval_checkpoint = checkpoints.resolve_checkpoint(model_dir) if mode == "eval" else None
 
     tf.io.gfile.makedirs(model_dir)
-    write_params(params, model_dir)
+    if trainer.is_chief:
+        write_params(params, model_dir)
     try:
         if mode in ("train", "train_and_eval"):
             return trainer.train(train_dataset, eval_dataset)

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from official.core import checkpoints
+from official.core import checkpoints, distribute
 from official.core import hooks as hooks_lib
 from official.core.base_task import Task
 from official.core.experiment_config import ExperimentConfig
@@ -83,8 +83,11 @@ class Trainer:
         self.strategy = strategy
         trainer_config = config.trainer
 
+        self.is_chief = distribute.is_chief(strategy)
         with strategy.scope():
             self.model = task.build_model()
+            if strategy.num_replicas_in_sync > 1:
+                _synchronize_batch_norm(self.model)
             optimizer = optimizer_factory.build_optimizer(
                 optimizer_factory.scale_learning_rate(
                     trainer_config.optimizer_config,
@@ -131,9 +134,16 @@ class Trainer:
         if self.ema is not None:
             objects["ema"] = self.ema
         self.checkpoint = tf.train.Checkpoint(**objects)
+        # Every worker saves (the variables may live on any of them); only
+        # the chief's copy is kept.
+        self._checkpoint_dir = (
+            model_dir
+            if self.is_chief
+            else os.path.join(model_dir, ".worker_tmp", f"worker_{strategy.cluster_resolver.task_id}")
+        )
         self.checkpoint_manager = tf.train.CheckpointManager(
             self.checkpoint,
-            directory=model_dir,
+            directory=self._checkpoint_dir,
             max_to_keep=trainer_config.max_to_keep,
             checkpoint_name="ckpt",
             step_counter=self.global_step,
@@ -167,7 +177,7 @@ class Trainer:
 
     def restore_latest(self) -> str | None:
         """Restores the newest checkpoint in model_dir, if any."""
-        latest = self.checkpoint_manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("Restored %s at step %d.", latest, int(self.global_step.numpy()))
@@ -203,6 +213,9 @@ class Trainer:
                 f"Inf. Last good checkpoint: {self.checkpoint_manager.latest_checkpoint}."
             )
         path = self.checkpoint_manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            tf.io.gfile.rmtree(self._checkpoint_dir)
+            return os.path.join(self.model_dir, os.path.basename(path))
         logging.info("Saved checkpoint %s.", path)
         return path
 
@@ -290,10 +303,27 @@ class Trainer:
 
     def _writer(self, name: str):
         if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(
-                os.path.join(self.model_dir, name)
+            self._writers[name] = (
+                tf.summary.create_file_writer(os.path.join(self.model_dir, name))
+                if self.is_chief
+                else tf.summary.create_noop_writer()
             )
         return self._writers[name]
+
+    def _sync_metrics(self, metrics) -> None:
+        """Sums the metrics' states over workers (each counted its own replicas)."""
+        if not distribute.is_multi_worker(self.strategy):
+            return
+        local = len(self.strategy.extended.worker_devices)
+        for metric in metrics:
+            for variable in metric.variables:
+                value = tf.convert_to_tensor(variable)
+                total = self.strategy.reduce(
+                    tf.distribute.ReduceOp.SUM,
+                    self.strategy.run(lambda v=value: v / local),
+                    axis=None,
+                )
+                variable.assign(total)
 
     def _write_summaries(self, name: str, logs: dict[str, float], step: int) -> None:
         with self._writer(name).as_default(step=step):
@@ -388,6 +418,7 @@ class Trainer:
         step = int(self.global_step.numpy())
         elapsed = time.time() - loop_start
         skipped = int(self.skipped_steps.numpy()) - skipped_before
+        self._sync_metrics(self.train_metrics)
         logs = {"loss": _scalar(self.train_loss.result())}
         logs.update({m.name: _scalar(m.result()) for m in self.train_metrics})
         logs["learning_rate"] = self._learning_rate()
@@ -430,12 +461,35 @@ class Trainer:
                     break
                 self._eval_step_fn(batch)
         step = int(self.global_step.numpy())
+        self._sync_metrics([self.eval_loss, *self.eval_metrics])
         logs = {"loss": _scalar(self.eval_loss.result())}
         logs.update({m.name: _scalar(m.result()) for m in self.eval_metrics})
         logging.info("eval  | step %d | %s", step, _format_logs(logs))
         self._write_summaries("validation", logs, step)
-        with tf.io.gfile.GFile(os.path.join(self.model_dir, "eval_results.json"), "w") as f:
-            json.dump({"step": step, **logs}, f, indent=2)
+        if self.is_chief:
+            path = os.path.join(self.model_dir, "eval_results.json")
+            with tf.io.gfile.GFile(path, "w") as f:
+                json.dump({"step": step, **logs}, f, indent=2)
         for hook in self.hooks:
             hook.on_eval_end(step, logs)
         return logs
+
+
+def _synchronize_batch_norm(model: keras.Model) -> int:
+    """Makes every BatchNormalization compute its statistics over all replicas.
+
+    Unsynchronized, each replica's moving statistics drift apart silently.
+    Keras reads the flag when the layer is called, so setting it after the
+    model is built takes effect in the train step.
+    """
+    # `_flatten_layers` is Keras' own walk over nested layers (as in summary()).
+    layers = [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized
+    ]
+    for layer in layers:
+        layer.synchronized = True
+    if layers:
+        logging.info("Synchronized %d batch-norm layers across replicas.", len(layers))
+    return len(layers)

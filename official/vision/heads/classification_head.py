@@ -73,7 +73,8 @@ class ClassificationHead(keras.layers.Layer):
         self.dense.build((input_shape[0], input_shape[-1]))
 
     def call(self, inputs, training=None):
-        x = self.pool(inputs)
+        # Feature maps [B, H, W, C] are averaged; pooled features [B, C] pass.
+        x = self.pool(inputs) if len(inputs.shape) == 4 else inputs
         x = self.dropout(x, training=training)
         return keras.ops.cast(self.dense(x), "float32")
 

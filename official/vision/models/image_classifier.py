@@ -56,8 +56,12 @@ class ImageClassifier(keras.Model):
                 "`backbone` must return a dict from level to feature map. "
                 f"Received outputs of type {type(features).__name__}."
             )
-        top_level = max(features, key=int)
-        logits = head(features[top_level])
+        if "pooled" in features:
+            # A backbone's own pooled representation (e.g. ViT's class token).
+            logits = head(features["pooled"])
+        else:
+            top_level = max((k for k in features if k.isdigit()), key=int)
+            logits = head(features[top_level])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===

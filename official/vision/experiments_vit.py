@@ -49,7 +49,8 @@ def adamw_cosine(
     return OptimizationConfig(
         optimizer=OptimizerConfig("adamw", {"beta_1": 0.9, "beta_2": 0.999}),
         learning_rate=LearningRateConfig(
-            "cosine", {"initial_learning_rate": learning_rate, "decay_steps": train_steps}
+            "cosine",
+            {"initial_learning_rate": learning_rate, "decay_steps": train_steps},
         ),
         warmup=WarmupConfig(warmup_steps=warmup_steps, warmup_learning_rate=0.0),
         weight_decay=weight_decay,

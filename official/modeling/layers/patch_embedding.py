@@ -50,7 +50,11 @@ class PatchEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < 1:
+        if (
+            not isinstance(patch_size, int)
+            or isinstance(patch_size, bool)
+            or patch_size < 1
+        ):
             raise ValueError(
                 "`patch_size` must be a positive int. Received: "
                 f"patch_size={patch_size!r}."

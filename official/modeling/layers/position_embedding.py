@@ -66,7 +66,10 @@ class PositionEmbedding(keras.layers.Layer):
                 "`sequence_length` or build it on an input of known length. "
                 f"Received: input_shape={tuple(input_shape)}."
             )
-        if self.sequence_length is not None and length not in (None, self.sequence_length):
+        if self.sequence_length is not None and length not in (
+            None,
+            self.sequence_length,
+        ):
             raise ValueError(
                 f"PositionEmbedding: the input's sequence length ({length}) differs "
                 f"from sequence_length ({self.sequence_length}). Received: "

@@ -80,7 +80,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
             ("stochastic_depth_rate", stochastic_depth_rate),
         ):
             if not 0.0 <= rate < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={rate!r}.")
+                raise ValueError(
+                    f"`{name}` must be in [0, 1). Received: {name}={rate!r}."
+                )
         self.num_heads = num_heads
         self.mlp_dim = mlp_dim
         self.dropout_rate = dropout_rate

@@ -279,9 +279,14 @@ class ViT(keras.Model):
             )
         for key in ("dropout_rate", "attention_dropout_rate", "stochastic_depth_rate"):
             rate = params.get(key, 0.0)
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, (int, float))
+                or not 0 <= rate < 1
+            ):
                 raise ValueError(
-                    f"{where}.{key} must be a float in [0, 1). Received: {key}={rate!r}."
+                    f"{where}.{key} must be a float in [0, 1). "
+                    f"Received: {key}={rate!r}."
                 )
         for key in ("patch_size", "hidden_size", "num_layers", "num_heads", "mlp_dim"):
             value = params.get(key)
@@ -317,11 +322,12 @@ class ViT(keras.Model):
             )
         for axis, size in zip(("height", "width"), shape[:2]):
             if size % patch:
+                nearest = size // patch * patch or patch
                 raise ValueError(
                     f"{where}: the image {axis} {size} is not a multiple of the "
                     f"patch size {patch} (model_id={model_id!r}). Use an image size "
-                    f"that is a multiple of {patch} (e.g. {size // patch * patch or patch}"
-                    f") or another patch size."
+                    f"that is a multiple of {patch} (e.g. {nearest}) or another "
+                    f"patch size."
                 )
 
     def get_config(self):

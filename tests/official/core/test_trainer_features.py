@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -192,44 +191,42 @@ def test_learning_rate_follows_batch_size():
     assert optimizer_factory.scale_learning_rate(opt, 8) is opt
 
 
-EXACT_RESUME = textwrap.dedent('''
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    from official.core import checkpoints, task_factory
-    from official.core.config_loader import load_experiment_config
-    from official.core.train_lib import run_experiment
-    digits, out = sys.argv[1], sys.argv[2]
-    def cfg(steps):
-        return load_experiment_config("resnet_digits", params_override={
-            "task.train_data.input_path": digits + "/train-*",
-            "task.validation_data.input_path": digits + "/validation-*",
-            "task.train_data.global_batch_size": 16,
-            "task.model.backbone.params.width_multiplier": 0.125,
-            "runtime.seed": 3, "runtime.deterministic": True,
-            "trainer.train_steps": steps, "trainer.steps_per_loop": 2,
-            "trainer.checkpoint_interval": 2, "trainer.validation_interval": 0})
-    run_experiment(cfg(6), "train", out + "/straight")
-    run_experiment(cfg(2), "train", out + "/resumed")
-    run_experiment(cfg(6), "train", out + "/resumed")
+def _binary(digits_dir, model_dir):
+    overrides = ",".join([
+        f"task.train_data.input_path={digits_dir}/train-*",
+        f"task.validation_data.input_path={digits_dir}/validation-*",
+        "task.train_data.global_batch_size=16",
+        "task.model.backbone.params.width_multiplier=0.125",
+        "runtime.seed=3", "runtime.deterministic=true",
+        "trainer.train_steps=12", "trainer.steps_per_loop=1",
+        "trainer.checkpoint_interval=2", "trainer.validation_interval=0",
+    ])
+    return [sys.executable, "-m", "official.train", "--experiment=resnet_digits",
+            "--mode=train", f"--model_dir={model_dir}", f"--params_override={overrides}"]
+
+
+def test_sigkill_and_resume_ends_with_identical_weights(digits_dir, tmp_path):
+    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    subprocess.run(_binary(digits_dir, straight), check=True, capture_output=True, timeout=300)
+
+    process = subprocess.Popen(_binary(digits_dir, killed), stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "Saved checkpoint" in line and "ckpt-4" in line:
+            break
+    process.kill()  # SIGKILL, somewhere after step 4
+    process.wait()
+    assert not os.path.exists(os.path.join(killed, "ckpt-12.index"))
+    subprocess.run(_binary(digits_dir, killed), check=True, capture_output=True, timeout=300)
+
+    cfg = _config(digits_dir)
     weights = []
-    for name in ("straight", "resumed"):
-        model = task_factory.get_task(cfg(6).task).build_model()
-        checkpoints.restore_model(model, out + "/" + name)
+    for model_dir in (straight, killed):
+        assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-12")
+        model = task_factory.get_task(cfg.task).build_model()
+        checkpoints.restore_model(model, model_dir)
         weights.append([v.numpy() for v in model.weights])
-    same = all(np.array_equal(a, b) for a, b in zip(*weights))
-    print("IDENTICAL" if same else "DIFFERENT")
-''')
-
-
-def test_resume_is_exact_with_deterministic_ops(digits_dir, tmp_path):
-    # Its own process: op determinism cannot be switched off again.
-    result = subprocess.run(
-        [sys.executable, "-c", EXACT_RESUME, digits_dir, str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "IDENTICAL" in result.stdout
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_hooks_order_and_stop(digits_dir, tmp_path):

@@ -6,8 +6,11 @@ checks that no registering module is missing from this list.
 
 # isort: off
 import official.modeling.optimization.optimizer_factory  # noqa: F401
+import official.vision.backbones.efficientnet  # noqa: F401
+import official.vision.backbones.mobilenet  # noqa: F401
 import official.vision.backbones.resnet  # noqa: F401
 import official.vision.backbones.vit  # noqa: F401
 import official.vision.tasks.image_classification  # noqa: F401
 import official.vision.experiments  # noqa: F401
+import official.vision.experiments_mobile  # noqa: F401
 import official.vision.experiments_vit  # noqa: F401

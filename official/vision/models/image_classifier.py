@@ -46,7 +46,14 @@ class ImageClassifier(keras.Model):
 
     def __init__(self, backbone, num_classes, dropout_rate=0.0, **kwargs):
         # === Layers ===
-        head = ClassificationHead(num_classes, dropout_rate=dropout_rate, name="head")
+        head = ClassificationHead(
+            num_classes,
+            dropout_rate=dropout_rate,
+            # A backbone may ask for a hidden layer after pooling (MobileNetV3).
+            pre_logits_units=getattr(backbone, "pre_logits_units", 0),
+            pre_logits_activation=getattr(backbone, "pre_logits_activation", "hard_swish"),
+            name="head",
+        )
 
         # === Functional Model ===
         inputs = keras.Input(shape=tuple(backbone.input_shape[1:]), name="images")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import keras
 
-from official.modeling.layers.conv_norm_act import ConvNormAct
+from official.modeling.layers.resnet_block_base import ResNetBlockBase
 
 
 @keras.saving.register_keras_serializable(package="official")
-class BottleneckBlock(keras.layers.Layer):
+class BottleneckBlock(ResNetBlockBase):
     """Bottleneck block of ResNet-50 and deeper, in the v1.5 variant.
 
     1x1 conv to `filters` channels, 3x3 conv with the stride (v1.5: the
@@ -32,6 +32,10 @@ class BottleneckBlock(keras.layers.Layer):
         norm_epsilon: float, batch normalization epsilon. Defaults to 1e-3.
         use_sync_bn: bool, synchronized batch normalization across replicas.
             Defaults to False.
+        dilation_rate, se_ratio, stochastic_depth_rate, resnetd_shortcut:
+            the ResNet-RS / DeepLab options of `ResNetBlockBase` (dilated 3x3
+            convolutions, squeeze-excitation, stochastic depth, average-pool
+            projection shortcut); all off by default.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -53,83 +57,28 @@ class BottleneckBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(
-        self,
-        filters,
-        strides=1,
-        expansion=4,
-        kernel_initializer="he_normal",
-        kernel_regularizer=None,
-        norm_momentum=0.99,
-        norm_epsilon=1e-3,
-        use_sync_bn=False,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.filters = filters
-        self.strides = strides
+    def __init__(self, filters, strides=1, expansion=4, **kwargs):
+        super().__init__(filters, strides=strides, **kwargs)
         self.expansion = expansion
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.norm_momentum = norm_momentum
-        self.norm_epsilon = norm_epsilon
-        self.use_sync_bn = use_sync_bn
-        self.shortcut = None
-
-    def _conv(self, filters, kernel_size, strides, activation, name):
-        return ConvNormAct(
-            filters,
-            kernel_size,
-            strides=strides,
-            activation=activation,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
-            norm_momentum=self.norm_momentum,
-            norm_epsilon=self.norm_epsilon,
-            use_sync_bn=self.use_sync_bn,
-            dtype=self.dtype_policy,
-            name=name,
-        )
 
     def build(self, input_shape):
-        out_filters = self.filters * self.expansion
         self.conv1 = self._conv(self.filters, 1, 1, "relu", "conv1")
         self.conv1.build(input_shape)
         shape = self.conv1.compute_output_shape(input_shape)
-        self.conv2 = self._conv(self.filters, 3, self.strides, "relu", "conv2")
+        self.conv2 = self._conv(
+            self.filters, 3, self.strides, "relu", "conv2", self.dilation_rate
+        )
         self.conv2.build(shape)
         shape = self.conv2.compute_output_shape(shape)
-        self.conv3 = self._conv(out_filters, 1, 1, None, "conv3")
+        self.conv3 = self._conv(self.out_filters, 1, 1, None, "conv3")
         self.conv3.build(shape)
-        if self.strides != 1 or input_shape[-1] != out_filters:
-            self.shortcut = self._conv(out_filters, 1, self.strides, None, "shortcut")
-            self.shortcut.build(input_shape)
+        self._build_shortcut_and_extras(input_shape, self.conv3.compute_output_shape(shape))
 
     def call(self, inputs, training=None):
         x = self.conv1(inputs, training=training)
         x = self.conv2(x, training=training)
         x = self.conv3(x, training=training)
-        shortcut = inputs
-        if self.shortcut is not None:
-            shortcut = self.shortcut(inputs, training=training)
-        return keras.ops.relu(x + shortcut)
-
-    def compute_output_shape(self, input_shape):
-        def down(size):
-            return None if size is None else -(-size // self.strides)
-
-        batch, height, width = input_shape[:3]
-        return (batch, down(height), down(width), self.filters * self.expansion)
+        return self._merge(inputs, x, training)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "strides": self.strides,
-            "expansion": self.expansion,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "norm_momentum": self.norm_momentum,
-            "norm_epsilon": self.norm_epsilon,
-            "use_sync_bn": self.use_sync_bn,
-        }
+        return {**super().get_config(), "expansion": self.expansion}

@@ -21,6 +21,8 @@ _STEM_FILTERS = 64
 _STAGE_FILTERS = (64, 128, 256, 512)
 _STAGE_STRIDES = (1, 2, 2, 2)
 _MIN_FILTERS = 8
+STEM_TYPES = ("v1", "deep")
+OUTPUT_STRIDES = (8, 16, 32)
 
 
 def scaled_filters(filters: int, width_multiplier: float) -> int:
@@ -52,6 +54,17 @@ class ResNet(keras.Model):
         norm_epsilon: float, batch normalization epsilon. Defaults to 1e-3.
         kernel_initializer: str or `keras.initializers.Initializer`, for all
             convolution kernels. Defaults to "he_normal".
+        stem_type: "v1" (7x7/2 conv) or "deep" (three 3x3 convs, ResNet-C/D
+            and ResNet-RS). Defaults to "v1".
+        resnetd_shortcut: bool, average-pool before strided projection
+            shortcuts (ResNet-D). Defaults to False.
+        se_ratio: float in [0, 1], squeeze-excitation in every block; 0 for
+            none (ResNet-RS uses 0.25). Defaults to 0.0.
+        stochastic_depth_rate: float in [0, 1), the drop rate of the last
+            block, growing linearly from 0 over the blocks. Defaults to 0.0.
+        output_stride: 8, 16 or 32; below 32, the last stages keep their
+            resolution and dilate their 3x3 convolutions instead (DeepLab).
+            Defaults to 32.
         **kwargs: base model arguments (`name`, `trainable`).
 
     Call arguments:
@@ -87,6 +100,11 @@ class ResNet(keras.Model):
         norm_momentum=0.99,
         norm_epsilon=1e-3,
         kernel_initializer="he_normal",
+        stem_type="v1",
+        resnetd_shortcut=False,
+        se_ratio=0.0,
+        stochastic_depth_rate=0.0,
+        output_stride=32,
         **kwargs,
     ):
         # A list, not the dict: an unhashable model_id then fails here too.
@@ -99,6 +117,21 @@ class ResNet(keras.Model):
             raise ValueError(
                 "`width_multiplier` must be positive. Received: "
                 f"width_multiplier={width_multiplier!r}."
+            )
+        if stem_type not in STEM_TYPES:
+            raise ValueError(
+                f"`stem_type` must be one of {', '.join(STEM_TYPES)}. "
+                f"Received: stem_type={stem_type!r}."
+            )
+        if output_stride not in OUTPUT_STRIDES:
+            raise ValueError(
+                f"`output_stride` must be one of {', '.join(map(str, OUTPUT_STRIDES))}. "
+                f"Received: output_stride={output_stride!r}."
+            )
+        if not 0.0 <= stochastic_depth_rate < 1.0:
+            raise ValueError(
+                "`stochastic_depth_rate` must be in [0, 1). Received: "
+                f"stochastic_depth_rate={stochastic_depth_rate!r}."
             )
         block_cls, block_counts = RESNET_SPECS[model_id]
         initializer = keras.initializers.serialize(
@@ -113,23 +146,38 @@ class ResNet(keras.Model):
 
         # === Functional Model ===
         inputs = keras.Input(shape=tuple(input_shape), name="images")
-        x = ConvNormAct(
-            scaled_filters(_STEM_FILTERS, width_multiplier),
-            kernel_size=7,
-            strides=2,
-            name="stem_conv",
-            **norm_args,
-        )(inputs)
+        stem = scaled_filters(_STEM_FILTERS, width_multiplier)
+        if stem_type == "v1":
+            x = ConvNormAct(stem, kernel_size=7, strides=2, name="stem_conv", **norm_args)(inputs)
+        else:
+            # ResNet-C/D "deep" stem: three 3x3 convolutions (C/2, C/2, C).
+            x = ConvNormAct(stem // 2, 3, strides=2, name="stem_conv1", **norm_args)(inputs)
+            x = ConvNormAct(stem // 2, 3, name="stem_conv2", **norm_args)(x)
+            x = ConvNormAct(stem, 3, name="stem_conv3", **norm_args)(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
         outputs = {}
+        total_blocks = sum(block_counts)
+        block_index = 0
+        stride, dilation = 4, 1
         for stage, (filters, strides, count) in enumerate(
             zip(_STAGE_FILTERS, _STAGE_STRIDES, block_counts)
         ):
             level = stage + 2
+            if stride * strides > output_stride:
+                # Past the output stride: keep the resolution, dilate instead.
+                dilation *= strides
+                strides = 1
+            stride *= strides
             for i in range(count):
+                block_index += 1
                 x = block_cls(
                     scaled_filters(filters, width_multiplier),
                     strides=strides if i == 0 else 1,
+                    dilation_rate=dilation,
+                    se_ratio=se_ratio,
+                    # Linear in depth, as in ResNet-RS.
+                    stochastic_depth_rate=stochastic_depth_rate * block_index / total_blocks,
+                    resnetd_shortcut=resnetd_shortcut,
                     name=f"level{level}_block{i + 1}",
                     **norm_args,
                 )(x)
@@ -143,6 +191,11 @@ class ResNet(keras.Model):
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.stem_type = stem_type
+        self.resnetd_shortcut = resnetd_shortcut
+        self.se_ratio = se_ratio
+        self.stochastic_depth_rate = stochastic_depth_rate
+        self.output_stride = output_stride
         self.output_specs = {k: tuple(v.shape) for k, v in outputs.items()}
 
     def get_config(self):
@@ -156,6 +209,11 @@ class ResNet(keras.Model):
             "norm_momentum": self.norm_momentum,
             "norm_epsilon": self.norm_epsilon,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "stem_type": self.stem_type,
+            "resnetd_shortcut": self.resnetd_shortcut,
+            "se_ratio": self.se_ratio,
+            "stochastic_depth_rate": self.stochastic_depth_rate,
+            "output_stride": self.output_stride,
         }
 
     @classmethod

@@ -24,11 +24,15 @@ setup(
     ],
     extras_require={
         "dev": ["pytest"],
+        # The model server's gRPC API: TF Serving's own protos, so existing
+        # TF Serving clients work unchanged.
+        "serving": ["tensorflow-serving-api>=2.21,<3", "grpcio>=1.24.3,<2"],
     },
     entry_points={
         "console_scripts": [
             "garden-train=official.train:run",
             "garden-export=serving.export:run",
+            "garden-serve=serving.server:run",
         ]
     },
 )

@@ -1,0 +1,273 @@
+"""The HTTP side of the REST API, on the standard library's ThreadingHTTPServer.
+
+HTTP/1.1 with keep-alive, one thread per connection. Before a request is
+routed (`serving/rest_api.py`) it may be refused with `{"error": ...}` and
+401 (a missing or wrong bearer token when the server has one), 411 (a POST
+without Content-Length; chunked bodies are not supported) or 413 (a body over
+`max_body_bytes`, refused before it is read); those close the connection,
+since the body was not read. Any other failure is answered 500 and the server
+keeps serving.
+
+`RestServer.stop()` stops accepting, lets in-flight requests finish, closes
+idle keep-alive connections (their pending read ends) and returns when every
+handler is done or `grace_s` has passed.
+
+Imports only the standard library (and absl logging).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hmac
+import http
+import http.server
+import json
+import socket
+import threading
+import time
+
+from absl import logging
+
+from serving.rest_api import RestApi
+from serving.serving_error import ServingError, invalid
+
+IDLE_TIMEOUT_S = 60.0  # an idle keep-alive connection is closed after this.
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "GardenModelServer/1"
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16  # one write per response (flushed after each request)
+    timeout = IDLE_TIMEOUT_S
+    server: _HTTPServer
+
+    def setup(self):
+        super().setup()
+        self.busy = False
+        self.server.track(self, add=True)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.track(self, add=False)
+
+    def parse_request(self):
+        with self.server.lock:
+            self.busy = True
+        return super().parse_request()
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        finally:
+            with self.server.lock:
+                self.busy = False
+            if self.server.draining:
+                self.close_connection = True
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature.
+        logging.vlog(1, "%s %s", self.address_string(), format % args)
+
+    def log_request(self, code="-", size="-"):
+        if self.server.access_log:  # one line per request with --v=1
+            super().log_request(code, size)
+
+    def do_GET(self):
+        self._serve("GET")
+
+    def do_POST(self):
+        self._serve("POST")
+
+    def do_PUT(self):
+        self._serve("PUT")
+
+    def do_DELETE(self):
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        started = time.monotonic()
+        api: RestApi = self.server.api
+        endpoint, model = "other", None
+        try:
+            endpoint, handler, model = api.route(method, self.path)
+            self._check_token()
+            body = self._read_body() if method == "POST" else b""
+            status, payload = 200, handler(body)
+        except ServingError as e:
+            status, payload = e.http_status, {"error": e.message}
+            if e.code == "UNAUTHENTICATED" or status in (411, 413):
+                self.close_connection = True  # the body was not read.
+        except (TimeoutError, ConnectionError) as e:
+            logging.vlog(1, "Connection dropped while reading a request: %s", e)
+            self.close_connection = True
+            return
+        except RecursionError:
+            status, payload = 400, {"error": "The request JSON is nested too deeply."}
+        except Exception as e:  # noqa: BLE001 - a bug must not end the server.
+            logging.exception("Unexpected error answering %s %s", method, self.path)
+            status, payload = 500, {"error": f"Internal error: {type(e).__name__}: {e}"}
+        self._send(status, payload)
+        api.stats.record(
+            f"rest:{endpoint}",
+            model,
+            str(status),
+            status == 200,
+            time.monotonic() - started,
+        )
+
+    def _check_token(self) -> None:
+        token = self.server.auth_token
+        if not token:
+            return
+        header = self.headers.get("Authorization", "")
+        if not header:
+            raise ServingError(
+                "UNAUTHENTICATED",
+                "Missing bearer token: send the header "
+                "'Authorization: Bearer <token>'.",
+            )
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            raise ServingError("UNAUTHENTICATED", "Invalid bearer token.")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                "Chunked request bodies are not supported; send Content-Length.",
+                411,
+            )
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise ServingError(
+                "INVALID_ARGUMENT", "A POST request needs a Content-Length header.", 411
+            )
+        if not length.isdigit():
+            raise invalid(f"Invalid Content-Length {length!r}.")
+        limit = self.server.max_body_bytes
+        if int(length) > limit:
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"The request body is {int(length)} bytes; the limit is {limit} "
+                f"bytes (--max_body_bytes).",
+                413,
+            )
+        return self.rfile.read(int(length))
+
+    def _send(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        self.log_request(status, len(body))
+        head = [
+            f"{self.protocol_version} {status} {_PHRASES.get(status, '')}",
+            f"Server: {self.server_version}",
+            f"Date: {_http_date()}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+        ]
+        if status == 401:
+            head.append("WWW-Authenticate: Bearer")
+        if self.close_connection or self.server.draining:
+            head.append("Connection: close")
+            self.close_connection = True
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+
+_PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
+_date_cache = [0, ""]
+
+
+def _http_date() -> str:
+    """The Date header, formatted once per second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, email.utils.formatdate(now, usegmt=True)]
+    return _date_cache[1]
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # stop() waits for handlers itself, with a bound.
+    block_on_close = False
+    request_queue_size = 128  # the listen backlog (socketserver: 5)
+
+    def __init__(self, address, api: RestApi, auth_token: str, max_body_bytes: int):
+        self.api = api
+        self.access_log = logging.get_verbosity() >= 1
+        self.auth_token = auth_token
+        self.max_body_bytes = max_body_bytes
+        self.lock = threading.Lock()
+        self.handlers: set[_Handler] = set()
+        self.idle = threading.Condition(self.lock)
+        self.draining = False
+        super().__init__(address, _Handler)
+
+    def track(self, handler: _Handler, add: bool) -> None:
+        with self.lock:
+            if add:
+                self.handlers.add(handler)
+            else:
+                self.handlers.discard(handler)
+                self.idle.notify_all()
+
+
+class RestServer:
+    """The REST front end on `host:port` (port 0 picks a free one).
+
+    Args:
+        api: answers the requests.
+        host: the address to bind; 127.0.0.1 by default.
+        port: the TCP port; 0 picks a free one (see `port` after start).
+        auth_token: when set, every request needs `Authorization: Bearer <token>`.
+        max_body_bytes: larger request bodies are refused with 413.
+    """
+
+    def __init__(
+        self,
+        api: RestApi,
+        host: str = "127.0.0.1",
+        port: int = 8501,
+        auth_token: str = "",
+        max_body_bytes: int = 64 << 20,
+    ):
+        self._httpd = _HTTPServer((host, port), api, auth_token, max_body_bytes)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="rest-accept", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        """Stops accepting, finishes in-flight requests, closes idle connections."""
+        httpd = self._httpd
+        if self._thread is None:  # never started
+            httpd.server_close()
+            return
+        httpd.shutdown()  # the accept loop ends; no new connections.
+        httpd.socket.close()
+        deadline = time.monotonic() + grace_s
+        with httpd.lock:
+            httpd.draining = True
+            while httpd.handlers and time.monotonic() < deadline:
+                for handler in httpd.handlers:
+                    if not handler.busy:  # idle keep-alive: wake its read.
+                        try:
+                            handler.connection.shutdown(socket.SHUT_RD)
+                        except OSError:
+                            pass
+                httpd.idle.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            left = len(httpd.handlers)
+        if left:
+            logging.warning(
+                "%d REST connections were still busy after %.0f s.", left, grace_s
+            )
+        if self._thread is not None:
+            self._thread.join()

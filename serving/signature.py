@@ -1,0 +1,167 @@
+"""One callable signature of a loaded SavedModel, with its input checks.
+
+A `Signature` wraps a concrete function from `loaded.signatures[name]` and
+its named `tf.TensorSpec`s. `check_inputs` refuses, before anything runs, a
+request whose input names, dtypes or shapes do not match the signature, with
+a message naming the input and what was expected; `run` calls the function on
+numpy arrays and returns numpy arrays.
+
+Imports only TensorFlow, numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from serving.serving_error import ServingError, invalid
+
+
+def shape_text(shape) -> str:
+    """`[-1, 32, 32, 3]` for a TensorShape or a list (unknown dims as -1)."""
+    dims = shape.as_list() if isinstance(shape, tf.TensorShape) else list(shape)
+    return "[" + ", ".join("-1" if d is None else str(d) for d in dims) + "]"
+
+
+def dtype_text(dtype: tf.DType) -> str:
+    """TF Serving's dtype names: DT_FLOAT, DT_UINT8, DT_STRING, ..."""
+    dtype = tf.dtypes.as_dtype(dtype)
+    return _DT_NAMES.get(dtype, "DT_" + dtype.name.upper())
+
+
+_DT_NAMES = {
+    tf.float16: "DT_HALF",
+    tf.bfloat16: "DT_BFLOAT16",
+    tf.float32: "DT_FLOAT",
+    tf.float64: "DT_DOUBLE",
+    tf.int8: "DT_INT8",
+    tf.int16: "DT_INT16",
+    tf.int32: "DT_INT32",
+    tf.int64: "DT_INT64",
+    tf.uint8: "DT_UINT8",
+    tf.uint16: "DT_UINT16",
+    tf.uint32: "DT_UINT32",
+    tf.uint64: "DT_UINT64",
+    tf.bool: "DT_BOOL",
+    tf.string: "DT_STRING",
+    tf.complex64: "DT_COMPLEX64",
+    tf.complex128: "DT_COMPLEX128",
+}
+
+
+class Signature:
+    """A named, typed signature of one loaded model version.
+
+    Args:
+        name: the signature key (e.g. "serving_default").
+        function: the concrete function from `loaded.signatures[name]`.
+
+    Attributes:
+        inputs: `{input_name: tf.TensorSpec}`.
+        outputs: `{output_name: tf.TensorSpec}`.
+        batchable: whether concurrent requests may be concatenated along
+            axis 0: every input and output has an unknown leading dimension.
+    """
+
+    def __init__(self, name: str, function):
+        self.name = name
+        self.function = function
+        args, kwargs = function.structured_input_signature
+        if args:
+            raise ValueError(
+                f"Signature {name!r} takes positional inputs; serving needs "
+                f"named inputs (export with named tf.TensorSpecs)."
+            )
+        self.inputs: dict[str, tf.TensorSpec] = dict(kwargs)
+        outputs = function.structured_outputs
+        if not isinstance(outputs, dict):
+            raise ValueError(f"Signature {name!r} does not return a dict of outputs.")
+        self.outputs: dict[str, tf.TensorSpec] = {
+            key: tf.TensorSpec(value.shape, value.dtype, key)
+            for key, value in outputs.items()
+        }
+        self.batchable = all(
+            spec.shape.rank and spec.shape[0] is None
+            for spec in (*self.inputs.values(), *self.outputs.values())
+        )
+
+    def __repr__(self) -> str:
+        return f"Signature({self.name!r}, inputs={list(self.inputs)})"
+
+    def _expected(self) -> str:
+        return ", ".join(
+            f"{key} ({dtype_text(spec.dtype)} {shape_text(spec.shape)})"
+            for key, spec in self.inputs.items()
+        )
+
+    def input_spec(self, key: str) -> tf.TensorSpec:
+        """The spec of input `key`; INVALID_ARGUMENT naming the valid ones."""
+        if key not in self.inputs:
+            raise invalid(
+                f"Unknown input {key!r} for signature {self.name!r}. "
+                f"Expected inputs: {self._expected()}."
+            )
+        return self.inputs[key]
+
+    def check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
+        """Raises INVALID_ARGUMENT unless names, dtypes and shapes all match."""
+        for key in arrays:
+            self.input_spec(key)
+        missing = [key for key in self.inputs if key not in arrays]
+        if missing:
+            raise invalid(
+                f"Missing input {missing[0]!r} for signature {self.name!r}. "
+                f"Expected inputs: {self._expected()}."
+            )
+        for key, spec in self.inputs.items():
+            array = arrays[key]
+            if not _same_dtype(array.dtype, spec.dtype):
+                raise invalid(
+                    f"Input {key!r} of signature {self.name!r} must be "
+                    f"{dtype_text(spec.dtype)}; received {_array_dtype_text(array)}."
+                )
+            if not spec.shape.is_compatible_with(array.shape):
+                raise invalid(
+                    f"Input {key!r} of signature {self.name!r} must have shape "
+                    f"{shape_text(spec.shape)}; received shape {list(array.shape)}."
+                )
+
+    def batch_size(self, arrays: dict[str, np.ndarray]) -> int | None:
+        """The common leading dimension, or None when the request cannot batch."""
+        if not self.batchable:
+            return None
+        sizes = {array.shape[0] for array in arrays.values()}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Calls the function; TensorFlow errors become INVALID_ARGUMENT."""
+        tensors = {
+            key: tf.constant(array, dtype=self.inputs[key].dtype)
+            for key, array in arrays.items()
+        }
+        try:
+            outputs = self.function(**tensors)
+        except tf.errors.InvalidArgumentError as e:
+            raise invalid(
+                f"Signature {self.name!r} failed on this input: {e.message}"
+            ) from None
+        except tf.errors.OpError as e:
+            raise ServingError(
+                "INTERNAL", f"Signature {self.name!r} failed: {e.message}"
+            ) from None
+        return {key: value.numpy() for key, value in outputs.items()}
+
+
+def _same_dtype(numpy_dtype: np.dtype, dtype: tf.DType) -> bool:
+    if dtype == tf.string:
+        return numpy_dtype.kind in "OS"
+    return numpy_dtype == dtype.as_numpy_dtype
+
+
+def _array_dtype_text(array: np.ndarray) -> str:
+    if array.dtype == object or array.dtype.kind == "S":
+        return "DT_STRING"
+    try:
+        return dtype_text(tf.dtypes.as_dtype(array.dtype))
+    except TypeError:
+        return str(array.dtype)

@@ -1,0 +1,95 @@
+"""serving.numeric_json: the fast path agrees with json.loads or steps aside."""
+
+import json
+
+import numpy as np
+import pytest
+
+from serving import numeric_json
+from serving.numeric_json import NumericText
+
+IMAGE = np.arange(2 * 6 * 6 * 3).reshape(2, 6, 6, 3) % 256
+
+
+def body_with(value_text: str) -> str:
+    return '{"signature_name": "x", "instances": ' + value_text + "}"
+
+
+def fast_or_none(value_text: str, dtype=np.uint8):
+    value = numeric_json.loads(body_with(value_text))["instances"]
+    assert isinstance(value, NumericText), "the fast path did not pick this up"
+    return value.to_array(dtype)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(IMAGE.tolist()),  # Python's ", " separators
+        json.dumps(IMAGE.tolist(), separators=(",", ":")),
+        json.dumps((-IMAGE).tolist()),
+    ],
+)
+def test_fast_path_equals_json(text):
+    got = fast_or_none(text, np.int32)
+    np.testing.assert_array_equal(got, np.asarray(json.loads(text)))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace("[3, 4, 5]", "[3, 4]", 1),  # ragged
+        lambda t: t.replace("[3, 4, 5]", "[3, 4, 5, 6]", 1),  # ragged
+        lambda t: t.replace("3, 4, 5", "3, 4.5, 5", 1),  # a float
+        lambda t: t.replace("3, 4, 5", "3, 4 5", 1),  # a missing comma
+        lambda t: t.replace("3, 4, 5", "3, 4-5, 5", 1),  # a sign inside
+        lambda t: t.replace("3, 4, 5", "3, +4, 5", 1),  # not JSON
+        lambda t: t.replace("3, 4, 5", "3,, 5", 1),  # an empty element
+        lambda t: t.replace("3, 4, 5", "3, 1e2, 5", 1),  # exponent
+        lambda t: t.replace("[3, 4, 5]", "[3, 4, 5]\n", 1),  # other whitespace
+    ],
+)
+def test_fast_path_steps_aside_when_unsure(edit):
+    text = edit(json.dumps(IMAGE.tolist()))
+    assert fast_or_none(text) is None
+
+
+def test_strings_and_named_values_are_left_alone():
+    image = json.dumps(IMAGE.tolist())
+    body = (
+        '{"a": "[1, 2, 3] \\" : [4]", "b": [{"c": '
+        + image
+        + '}, {"c": '
+        + image
+        + '}], "d": [{"e": 1}, '
+        + image
+        + "]}"
+    )
+    tree = numeric_json.loads(body)
+    plain = json.loads(body)
+    assert tree["a"] == plain["a"]
+    assert [isinstance(x["c"], NumericText) for x in tree["b"]] == [True, True]
+    assert tree["d"] == plain["d"]  # a later list element: not replaced
+    np.testing.assert_array_equal(tree["b"][1]["c"].to_array(np.uint8), IMAGE)
+
+
+def test_invalid_json_is_still_refused():
+    image = json.dumps(IMAGE.tolist())
+    with pytest.raises(json.JSONDecodeError):
+        numeric_json.loads('{"instances": ' + image + ", }")
+    with pytest.raises(json.JSONDecodeError):
+        numeric_json.loads('{"instances": ' + image[:-1])
+
+
+def test_pathological_bodies_stay_linear():
+    import time
+
+    started = time.monotonic()
+    nested = '{"a":[' * 20000 + "1" + "]}" * 20000
+    with pytest.raises((json.JSONDecodeError, RecursionError)):
+        numeric_json.loads(nested)
+    deep = '{"instances": ' + "[" * 5000 + "1" + "]" * 5000 + "}"
+    with pytest.raises(RecursionError):
+        numeric_json.loads(deep)
+    many = "{" + ",".join(f'"k{i}": [{i}]' for i in range(50000)) + "}"
+    assert len(numeric_json.loads(many)) == 50000
+    assert time.monotonic() - started < 5

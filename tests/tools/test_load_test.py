@@ -1,0 +1,85 @@
+"""tools/load_test.py against a real server on 127.0.0.1, briefly."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from serving import model_config
+from serving.server import ModelServer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location(
+        "load_test_tool", ROOT / "tools" / "load_test.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A SavedModel whose serving_default takes uint8 images (version 1)."""
+    root = tmp_path_factory.mktemp("load_test_models")
+
+    class Model(tf.Module):
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, "images")]
+        )
+        def serve(self, images):
+            mean = tf.reduce_mean(tf.cast(images, tf.float32), axis=[1, 2])
+            return {
+                "scores": mean,
+                "classes": tf.argmax(mean, axis=-1, output_type=tf.int32),
+            }
+
+    model = Model()
+    tf.saved_model.save(
+        model, str(root / "m" / "1"), signatures={"serving_default": model.serve}
+    )
+    return root / "m"
+
+
+def test_load_test_reports_throughput_and_compares(tool, model_dir, capsys):
+    with ModelServer(
+        [model_config.ModelConfig("m", str(model_dir))],
+        rest_api_port=0,
+        file_system_poll_wait_seconds=0,
+    ) as server:
+        url = f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
+        code = tool.main(
+            [
+                "load_test",
+                f"--url={url}",
+                "--concurrency=4",
+                "--duration_s=1.2",
+                "--warmup_s=0.2",
+                "--image_shape=8,8,3",
+                f"--compare_in_process={model_dir / '1'}",
+                "--rounds=2",
+            ]
+        )
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "errors 0" in out and "REST / in-process throughput:" in out
+        bad = tool.run_rest(
+            url.replace("/m:", "/nope:"), tool.make_body([8, 8, 3]), 2, 0.3, 0.0
+        )
+    assert bad["requests"] == 0 and bad["errors"] > 0
+    assert list(bad["error_kinds"]) == ["HTTP 404"]
+    assert "Unknown model 'nope'" in bad["first_errors"]["HTTP 404"]
+
+
+def test_make_body_is_one_uint8_image(tool):
+    import json
+
+    body = json.loads(tool.make_body([4, 4, 3], "image_tensor"))
+    assert body["signature_name"] == "image_tensor"
+    image = np.asarray(body["instances"])
+    assert image.shape == (1, 4, 4, 3) and image.max() <= 255

@@ -1,0 +1,103 @@
+"""tools/benchmark_train.py: train-step throughput and share of the matmul peak."""
+
+import importlib.util
+import json
+import pathlib
+
+import keras
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY = "task.model.backbone.params.width_multiplier=0.125"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_train_tool", ROOT / "tools" / "benchmark_train.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _clear_session():
+    yield
+    keras.backend.clear_session()
+
+
+def test_benchmark_of_a_tiny_resnet(tool):
+    result = tool.benchmark(
+        "resnet_digits", params_override=TINY, global_batch_size=8, image_size=16,
+        num_loops=2, steps_per_loop=2, matmul_size=256,
+    )
+    assert result["input_size"] == [16, 16, 3]
+    assert len(result["loop_seconds"]) == 3  # warm-up + 2 timed
+    assert result["examples_per_second"] > 0
+    assert result["step_seconds"] == pytest.approx(8 / result["examples_per_second"])
+    assert len(result["loop_examples_per_second"]) == 2
+    assert result["train_flops_per_example"] == 3 * result["forward_flops_per_example"]
+    # The forward count is tools/model_summary.py's, on the same model.
+    from official.core import task_factory
+
+    config = tool.load_config("resnet_digits", params_override=TINY, image_size=16)
+    model = task_factory.get_task(config.task).build_model()
+    summary = tool._model_summary_module().summarize(model, (16, 16, 3))
+    assert result["forward_flops_per_example"] == summary["flops"] > 0
+    # Any machine that runs TensorFlow does 0.1 to 10^6 GFLOP/s in float32.
+    assert 0.1 < result["matmul_peak_gflops"] < 1e6
+    assert result["peak_share"] == pytest.approx(
+        result["achieved_gflops"] / result["matmul_peak_gflops"]
+    )
+    assert 0 < result["peak_share"] < 1.5
+    table = tool.format_table(result)
+    assert "examples/s" in table and "share of peak" in table
+    json.dumps(result)  # --output_json writes it as is
+    assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_synthetic_input_matches_the_training_format(tool):
+    import tensorflow as tf
+
+    config = tool.load_config("resnet_digits", global_batch_size=6, image_size=16)
+    dataset = tool.synthetic_dataset_fn(config)(
+        tf.distribute.InputContext(num_input_pipelines=1, num_replicas_in_sync=2)
+    )
+    images, labels = next(iter(dataset))
+    assert images.shape == (3, 16, 16, 3) and images.dtype == tf.float32
+    assert labels.shape == (3,) and labels.dtype == tf.int32
+    assert 0 <= int(tf.reduce_min(labels)) and int(tf.reduce_max(labels)) < 10
+    mixed = tool.load_config(
+        "resnet_digits", params_override="task.train_data.mixup_alpha=0.2",
+        global_batch_size=4, image_size=16,
+    )
+    _, soft = next(iter(tool.synthetic_dataset_fn(mixed)(None)))
+    assert soft.shape == (4, 10) and soft.dtype == tf.float32
+
+
+def test_load_config_sets_the_loops(tool):
+    config = tool.load_config(
+        "resnet_digits", params_override="trainer.steps_per_loop=99",
+        global_batch_size=12, num_loops=3, steps_per_loop=4,
+    )
+    assert config.task.train_data.global_batch_size == 12
+    assert config.trainer.steps_per_loop == 4
+    assert config.trainer.train_steps == 16  # warm-up loop + 3 timed
+    assert config.task.model.input_size == [32, 32, 3]  # the experiment's own
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        ([], 2, "--experiment is required"),
+        (["--experiment=resnet_digit"], 1, "Did you mean 'resnet_digits'?"),
+        (["--experiment=resnet_digits", "--num_loops=0"], 1, "--num_loops must be > 0"),
+        (["--experiment=resnet_digits", "--image_size=-1"], 1, "--image_size must be"),
+        (["--experiment=resnet_digits", "--params_override=task.nope=1"], 1, "nope"),
+        (["--experiment=resnet_digits", "--steps_per_loop=x"], 2, "steps_per_loop"),
+    ],
+)
+def test_main_errors(tool, capsys, args, code, message):
+    assert tool.main(["benchmark_train", *args]) == code
+    assert message in capsys.readouterr().err

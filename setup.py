@@ -27,6 +27,8 @@ setup(
         # The model server's gRPC API: TF Serving's own protos, so existing
         # TF Serving clients work unchanged.
         "serving": ["tensorflow-serving-api>=2.21,<3", "grpcio>=1.24.3,<2"],
+        # tools/plot_curves.py draws with it.
+        "tools": ["matplotlib"],
     },
     entry_points={
         "console_scripts": [

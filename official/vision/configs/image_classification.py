@@ -51,6 +51,16 @@ class ImageClassificationModelConfig(Config):
                 f"{where}.input_size must be [height, width, channels] of positive "
                 f"ints. Received: {self.input_size}."
             )
+        import official.registry_imports  # noqa: F401
+        from official.core.registries import BACKBONES
+
+        # Checks that need the input size (e.g. a ViT patch that must divide it).
+        backbone_cls = BACKBONES.get(self.backbone.type)
+        validate_params = getattr(backbone_cls, "validate_params", None)
+        if validate_params is not None:
+            validate_params(
+                self.backbone.params, tuple(self.input_size), f"{where}.backbone.params"
+            )
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"{where}.dropout_rate must be in [0, 1). Received: {self.dropout_rate}.")
 

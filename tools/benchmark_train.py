@@ -206,12 +206,10 @@ def synthetic_dataset_fn(config, seed: int = 0):
     """
     import tensorflow as tf
 
-    from official.vision.dataloaders import classification_input
 
     height, width, channels = config.task.model.input_size
     num_classes = config.task.model.num_classes
     global_batch = config.task.train_data.global_batch_size
-    soft_labels = classification_input.batch_mixer(config.task.train_data, num_classes)
 
     def dataset_fn(ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         batch = ctx.get_per_replica_batch_size(global_batch) if ctx else global_batch
@@ -223,8 +221,6 @@ def synthetic_dataset_fn(config, seed: int = 0):
             (batch,), seed=[seed + 1, pipeline], minval=0, maxval=num_classes,
             dtype=tf.int32,
         )
-        if soft_labels is not None:
-            labels = tf.one_hot(labels, num_classes, dtype=tf.float32)
         return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
     return dataset_fn
@@ -408,6 +404,8 @@ def main(argv: list[str]) -> int:
         print("error: --experiment is required (e.g. --experiment=resnet_imagenet).",
               file=sys.stderr)
         return 2
+    from official.core.trainer import Preempted
+
     try:
         result = benchmark(
             FLAGS.experiment,
@@ -422,6 +420,9 @@ def main(argv: list[str]) -> int:
     except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
         message = e.args[0] if e.args else str(e)
         print(f"error: {type(e).__name__}: {message}", file=sys.stderr)
+        return 1
+    except Preempted:
+        print("error: stopped by SIGTERM before the timing finished.", file=sys.stderr)
         return 1
     print(format_table(result))
     if FLAGS.output_json:

@@ -21,12 +21,17 @@ setup(
         "tensorboard",  # tf.summary writes through it.
         "ai-edge-litert",
         "scikit-learn",  # ships the embedded digits data.
+        "Pillow",  # the converters read and check image files with it.
+        "tqdm",  # the converters' progress bars.
     ],
     extras_require={
         "dev": ["pytest"],
         # The model server's gRPC API: TF Serving's own protos, so existing
         # TF Serving clients work unchanged.
         "serving": ["tensorflow-serving-api>=2.21,<3", "grpcio>=1.24.3,<2"],
+        # COCO polygon and RLE masks (tools/convert_coco.py); without it a
+        # Pillow rasterizer stands in.
+        "coco": ["pycocotools>=2.0.6"],
         # tools/plot_curves.py draws with it.
         "tools": ["matplotlib"],
     },

@@ -52,6 +52,7 @@ def main(argv: list[str]) -> int:
     from official.core.config import ConfigError
     import tensorflow as tf
 
+    from official.core import record_guard
     from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted
 
     if FLAGS.experiment == "list":
@@ -76,6 +77,12 @@ def main(argv: list[str]) -> int:
         )
     except (ConfigError, FileNotFoundError) as e:
         return _fail(e)
+    except tf.errors.InvalidArgumentError as e:
+        message = record_guard.bad_record_message(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        return 1
     except Preempted as e:
         logging.warning("%s", e)
         return PREEMPTED_EXIT_CODE

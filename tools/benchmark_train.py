@@ -394,12 +394,11 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str]) -> int:
     """Parses `argv` (program name first), runs, prints; returns the exit code."""
-    try:
-        FLAGS.unparse_flags()
-        FLAGS(argv)
-    except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from tools.tool_flags import parse_flags
+
+    exit_code = parse_flags(FLAGS, argv, __doc__)
+    if exit_code is not None:
+        return exit_code
     if not FLAGS.experiment:
         print("error: --experiment is required (e.g. --experiment=resnet_imagenet).",
               file=sys.stderr)

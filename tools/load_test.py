@@ -305,7 +305,11 @@ def _line(summary: dict, unit: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    FLAGS(argv)
+    from tools.tool_flags import parse_flags
+
+    exit_code = parse_flags(FLAGS, argv, __doc__)
+    if exit_code is not None:
+        return exit_code
     if not FLAGS.url:
         print("load_test: --url is required.", file=sys.stderr)
         return 2
@@ -358,4 +362,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # Run from a checkout without installing: make `tools` importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.exit(main(sys.argv))

@@ -273,12 +273,11 @@ def _parse_params(text: str) -> dict:
 
 def main(argv: list[str]) -> int:
     """Parses `argv` (program name first), prints the summary; returns the exit code."""
-    try:
-        FLAGS.unparse_flags()
-        FLAGS(argv)
-    except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from tools.tool_flags import parse_flags
+
+    exit_code = parse_flags(FLAGS, argv, __doc__)
+    if exit_code is not None:
+        return exit_code
     if bool(FLAGS.backbone) == bool(FLAGS.experiment):
         print(
             "error: set exactly one of --backbone and --experiment. Received: "

@@ -216,12 +216,11 @@ def plot_curves(
 
 def main(argv: list[str]) -> int:
     """Parses `argv` (program name first), writes the PNG; returns the exit code."""
-    try:
-        FLAGS.unparse_flags()
-        FLAGS(argv)
-    except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from tools.tool_flags import parse_flags
+
+    exit_code = parse_flags(FLAGS, argv, __doc__)
+    if exit_code is not None:
+        return exit_code
     if not FLAGS.model_dir:
         print("error: --model_dir is required (e.g. --model_dir=runs/digits).",
               file=sys.stderr)

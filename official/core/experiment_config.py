@@ -27,6 +27,25 @@ class DataConfig(Config):
     cache: bool = False
     drop_remainder: bool = True
     seed: int | None = None
+    # Source kind of `input_path`: `tfrecord` (TFRecord file globs) or
+    # `image_folder` (directories whose subdirectories are the classes).
+    input_format: str = "tfrecord"
+    # Training only: one sampling weight per comma-separated `input_path`
+    # pattern (dataset mixing); empty reads all patterns as one set.
+    input_weights: list[float] = dataclasses.field(default_factory=list)
+    # Files read at once (interleave cycle length) while training.
+    cycle_length: int = 16
+    # Element order: None = deterministic for evaluation and for seeded
+    # training; True/False force it (False is faster, order may vary).
+    deterministic: bool | None = None
+    # How input pipelines split the data: auto (by files when there are
+    # enough, else by records), file, data (by records) or off.
+    auto_shard_policy: str = "auto"
+    # tf.data service dispatcher (`grpc://host:port`); empty = local.
+    tf_data_service_address: str = ""
+    # Skip records that fail to decode or parse (logged and counted)
+    # instead of stopping with an error naming the file and record.
+    ignore_errors: bool = False
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -44,6 +63,59 @@ class DataConfig(Config):
             raise ValueError(
                 f"{where}.global_batch_size must be > 0. Received: "
                 f"{self.global_batch_size}."
+            )
+        self._validate_reader_options(where)
+
+    def _validate_reader_options(self, where: str) -> None:
+        from official.core import input_files
+
+        if self.input_format not in input_files.INPUT_FORMATS:
+            raise ValueError(
+                f"{where}.input_format must be one of "
+                f"{', '.join(input_files.INPUT_FORMATS)}. Received: "
+                f"{self.input_format!r}."
+            )
+        if self.input_format == "image_folder" and self.tfds_name:
+            raise ValueError(
+                f"{where}.input_format=image_folder reads directories from "
+                f"{where}.input_path, not TFDS. Received: tfds_name={self.tfds_name!r}."
+            )
+        if self.input_weights:
+            patterns = input_files.split_patterns(self.input_path)
+            if self.tfds_name or not self.is_training:
+                raise ValueError(
+                    f"{where}.input_weights mix the patterns of a training "
+                    f"input_path; clear it here (tfds_name={self.tfds_name!r}, "
+                    f"is_training={self.is_training})."
+                )
+            if self.input_path and len(patterns) != len(self.input_weights):
+                raise ValueError(
+                    f"{where}.input_weights needs one weight per comma-separated "
+                    f"input_path pattern: {len(patterns)} pattern(s), "
+                    f"{len(self.input_weights)} weight(s). Received: "
+                    f"input_weights={self.input_weights}."
+                )
+            if min(self.input_weights) < 0 or sum(self.input_weights) <= 0:
+                raise ValueError(
+                    f"{where}.input_weights must be >= 0 with a positive sum. "
+                    f"Received: {self.input_weights}."
+                )
+        if self.cycle_length < 1:
+            raise ValueError(
+                f"{where}.cycle_length must be >= 1. Received: {self.cycle_length}."
+            )
+        if self.auto_shard_policy not in input_files.AUTO_SHARD_POLICIES:
+            raise ValueError(
+                f"{where}.auto_shard_policy must be one of "
+                f"{', '.join(input_files.AUTO_SHARD_POLICIES)}. Received: "
+                f"{self.auto_shard_policy!r}."
+            )
+        if self.tf_data_service_address and not input_files.is_service_address(
+            self.tf_data_service_address
+        ):
+            raise ValueError(
+                f"{where}.tf_data_service_address must look like "
+                f"grpc://host:port. Received: {self.tf_data_service_address!r}."
             )
 
     def check_source(self, where: str) -> None:

@@ -42,6 +42,7 @@ import tensorflow as tf
 from absl import logging
 
 from official.datasets.synthetic import classification_example
+from official.datasets.tfrecord_writer import shard_name
 
 NUM_CLASSES = 10
 NUM_EXAMPLES = 1797
@@ -50,11 +51,6 @@ SPLIT_SEED = 0
 _MANIFEST = "manifest.json"
 _LABELS = "labels.txt"
 _VERSION = 1
-
-
-def shard_name(split: str, index: int, num_shards: int) -> str:
-    """`train-00000-of-00002.tfrecord`-style file name."""
-    return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
 
 
 def load_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:

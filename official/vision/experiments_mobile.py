@@ -151,8 +151,8 @@ def efficientnet_imagenet() -> ExperimentConfig:
     linearly), 5 warmup epochs, then x0.97 every 2.4 epochs; RMSprop rho 0.9,
     momentum 0.9, epsilon 1e-3; label smoothing 0.1, dropout 0.2 before the
     classifier, stochastic depth 0.2, decoupled weight decay 1e-5 on
-    kernels, weights averaged with EMA 0.9999. The published 77.1 % top-1
-    also uses AutoAugment. Larger variants: set
+    kernels, weights averaged with EMA 0.9999, AutoAugment (policy v0) on
+    the training images. Larger variants: set
     `task.model.backbone.params.model_id` (b1 ... b7) together with the
     variant's `task.model.input_size` and `task.model.dropout_rate` (listed
     in `official.vision.backbones.efficientnet.EFFICIENTNET_SPECS`).
@@ -164,6 +164,7 @@ def efficientnet_imagenet() -> ExperimentConfig:
     )
     exp.task.model.dropout_rate = 0.2
     exp.task.losses = ClassificationLossConfig(label_smoothing=0.1)
+    exp.task.train_data.aug_policy = "autoaugment_v0"
     exp.trainer = _imagenet_rmsprop_trainer(
         epochs=350,
         batch=batch,

@@ -78,6 +78,22 @@ class ClassificationDataConfig(DataConfig):
     crop_area_range: list[float] = dataclasses.field(default_factory=lambda: [0.08, 1.0])
     aug_rand_hflip: bool = True
     center_crop_fraction: float = 0.875
+    # Training augmentation policy: "" (none), "autoaugment_v0" or
+    # "randaugment" (`randaug_num_layers` ops at `randaug_magnitude`, 0..10).
+    aug_policy: str = ""
+    randaug_num_layers: int = 2
+    randaug_magnitude: float = 10.0
+    # Brightness, contrast and saturation factors drawn in [1 - s, 1 + s].
+    color_jitter: float = 0.0
+    # [min, max] scale of the output size: training resizes by a random
+    # scale, then crops or pads to the output size (replaces the random crop).
+    scale_jitter_range: list[float] = dataclasses.field(default_factory=list)
+    # Probability of erasing one random rectangle (filled with noise).
+    random_erasing_prob: float = 0.0
+    # Batch-level mixup / cutmix (Beta(alpha, alpha) mixing; 0 = off). With
+    # either on, training labels are soft one-hot float32 [batch, classes].
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -92,6 +108,51 @@ class ClassificationDataConfig(DataConfig):
                 f"{where}.center_crop_fraction must be in (0, 1]. Received: "
                 f"{self.center_crop_fraction}."
             )
+        self._validate_augmentation(where)
+
+    def _validate_augmentation(self, where: str) -> None:
+        from official.vision.dataloaders.augment import autoaugment
+
+        if self.aug_policy not in autoaugment.POLICIES:
+            raise ValueError(
+                f"{where}.aug_policy must be one of "
+                f"{', '.join(repr(p) for p in autoaugment.POLICIES)}. Received: "
+                f"{self.aug_policy!r}."
+            )
+        if self.randaug_num_layers < 1:
+            raise ValueError(
+                f"{where}.randaug_num_layers must be >= 1. Received: "
+                f"{self.randaug_num_layers}."
+            )
+        if not 0.0 <= self.randaug_magnitude <= autoaugment.MAX_LEVEL:
+            raise ValueError(
+                f"{where}.randaug_magnitude must be in [0, {autoaugment.MAX_LEVEL:g}]. "
+                f"Received: {self.randaug_magnitude}."
+            )
+        if not 0.0 <= self.color_jitter <= 1.0:
+            raise ValueError(
+                f"{where}.color_jitter must be in [0, 1]. Received: {self.color_jitter}."
+            )
+        scale = self.scale_jitter_range
+        if scale and (len(scale) != 2 or not 0.0 < scale[0] <= scale[1]):
+            raise ValueError(
+                f"{where}.scale_jitter_range must be [] or [min, max] with "
+                f"0 < min <= max. Received: {scale}."
+            )
+        if scale and self.is_training and self.aug_random_crop:
+            raise ValueError(
+                f"{where}: scale_jitter_range and aug_random_crop both choose the "
+                f"training crop; set {where}.aug_random_crop=false to use scale "
+                f"jitter. Received: scale_jitter_range={scale}."
+            )
+        if not 0.0 <= self.random_erasing_prob <= 1.0:
+            raise ValueError(
+                f"{where}.random_erasing_prob must be in [0, 1]. Received: "
+                f"{self.random_erasing_prob}."
+            )
+        for name, alpha in (("mixup_alpha", self.mixup_alpha), ("cutmix_alpha", self.cutmix_alpha)):
+            if alpha < 0.0:
+                raise ValueError(f"{where}.{name} must be >= 0. Received: {alpha}.")
 
 
 @dataclasses.dataclass

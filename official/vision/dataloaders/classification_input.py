@@ -1,12 +1,16 @@
-"""Image classification input: decoders, the `Parser`, serving preprocessing.
+"""Image classification input: decoders and the dataset of `(images, labels)`.
 
-Records are ImageNet-format `tf.Example`s (`image/encoded` JPEG or PNG bytes,
-`image/class/label` int64), or TFDS `{"image", "label"}` dicts. The eval
-transform (center crop of `center_crop_fraction` of the shorter side, bilinear
-resize, normalization) is shared with `preprocess_for_serving`, so a served
-model sees exactly what it was evaluated on. The serving functions use only
-slicing, `tf.image.resize` (bilinear) and arithmetic, which convert to TFLite
-builtins.
+Sources: ImageNet-format `tf.Example`s (`image/encoded` JPEG or PNG bytes,
+`image/class/label` int64), class-per-directory image folders, or TFDS
+`{"image", "label"}` dicts. Training decodes only the random crop of a JPEG
+(`decode_and_crop_jpeg`). `Parser` (augmentation, in `classification_parser`)
+and the eval (= serving) transform (`classification_preprocessing`) are
+re-exported here.
+
+With `mixup_alpha` or `cutmix_alpha` set, training batches carry soft labels:
+float32 `[batch, num_classes]` one-hot rows mixed within the batch (label
+smoothing stays with the loss: it is linear, so smoothing the mixed labels
+equals mixing smoothed ones). Otherwise labels are int32 `[batch]`.
 
 Example:
 ```python
@@ -25,20 +29,39 @@ np.testing.assert_allclose(served[0], x, atol=1e-4)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 
 from official.core.experiment_config import DataConfig
 from official.core.input_reader import InputReader
+from official.vision.dataloaders.augment import mixup_cutmix
+from official.vision.dataloaders.classification_parser import Parser
+from official.vision.dataloaders.classification_preprocessing import (
+    MEAN_RGB,
+    STDDEV_RGB,
+    center_crop_and_resize,
+    normalize_image,
+    preprocess_for_serving,
+    resize_for_serving,
+)
 
-MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
-# Aspect ratios (width / height) of the training random resized crop.
-ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
-_MAX_CROP_ATTEMPTS = 10
+__all__ = [
+    "MEAN_RGB",
+    "STDDEV_RGB",
+    "Parser",
+    "batch_mixer",
+    "build_classification_dataset",
+    "center_crop_and_resize",
+    "decode_example",
+    "decode_tfds_example",
+    "normalize_image",
+    "preprocess_for_serving",
+    "read_example",
+    "read_image_folder_record",
+    "resize_for_serving",
+]
 
 _FEATURES = {
     "image/encoded": tf.io.FixedLenFeature((), tf.string),
@@ -67,6 +90,28 @@ def decode_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     return {"image": image, "label": tf.cast(parsed["image/class/label"], tf.int32)}
 
 
+def read_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Parses an ImageNet-format `tf.Example` without decoding the image.
+
+    Returns:
+        `{"encoded": string [], "label": int32 []}` for the `Parser`, which
+        decodes (in training, only the crop of a JPEG).
+    """
+    parsed = tf.io.parse_single_example(serialized, _FEATURES)
+    return {
+        "encoded": parsed["image/encoded"],
+        "label": tf.cast(parsed["image/class/label"], tf.int32),
+    }
+
+
+def read_image_folder_record(record: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """An image folder entry of the `InputReader` -> `{"encoded", "label"}`."""
+    return {
+        "encoded": record["image/encoded"],
+        "label": tf.cast(record["image/class/label"], tf.int32),
+    }
+
+
 def decode_tfds_example(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Decodes a TFDS image classification example (`{"image", "label"}`).
 
@@ -93,222 +138,30 @@ def decode_tfds_example(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return {"image": image, "label": tf.cast(features["label"], tf.int32)}
 
 
-# ---- shared image ops (eval == serving) -------------------------------------
-
-
-def normalize_image(images: tf.Tensor) -> tf.Tensor:
-    """`(images - MEAN_RGB) / STDDEV_RGB` in float32; any leading dims."""
-    images = tf.cast(images, tf.float32)
-    mean = tf.constant(MEAN_RGB, tf.float32)
-    std = tf.constant(STDDEV_RGB, tf.float32)
-    return (images - mean) / std
-
-
-def _center_crop_window(height: tf.Tensor, width: tf.Tensor, fraction: float):
-    """Offsets and size of the centered square crop of `fraction` of the short side."""
-    short_side = tf.cast(tf.minimum(height, width), tf.float32)
-    size = tf.maximum(tf.cast(short_side * fraction, tf.int32), 1)
-    offset_y = (height - size + 1) // 2
-    offset_x = (width - size + 1) // 2
-    return offset_y, offset_x, size
-
-
-def center_crop_and_resize(
-    images: tf.Tensor, output_size: Sequence[int], center_crop_fraction: float
-) -> tf.Tensor:
-    """Center crop then bilinear resize; `images` is [h, w, c] or [b, h, w, c].
-
-    Returns float32 pixel values (not normalized) of shape
-    `[..., output_size[0], output_size[1], c]`.
-    """
-    shape = tf.shape(images)
-    height, width = shape[-3], shape[-2]
-    offset_y, offset_x, size = _center_crop_window(height, width, center_crop_fraction)
-    cropped = images[..., offset_y : offset_y + size, offset_x : offset_x + size, :]
-    resized = tf.image.resize(
-        tf.cast(cropped, tf.float32), list(output_size), method="bilinear"
-    )
-    return resized
-
-
-def preprocess_for_serving(
-    images_uint8: tf.Tensor,
-    output_size: Sequence[int],
-    center_crop_fraction: float = 0.875,
-) -> tf.Tensor:
-    """The eval transform, batch-wise: center crop, bilinear resize, normalize.
-
-    Args:
-        images_uint8: uint8 `[batch, height, width, 3]`, any height and width.
-        output_size: `(height, width)` of the model input.
-        center_crop_fraction: fraction of the shorter side kept by the crop.
-
-    Returns:
-        float32 `[batch, output_size[0], output_size[1], 3]`, normalized like
-        the eval `Parser`'s output.
-    """
-    return normalize_image(
-        center_crop_and_resize(images_uint8, output_size, center_crop_fraction)
-    )
-
-
-def resize_for_serving(
-    images_uint8: tf.Tensor,
-    output_size: Sequence[int],
-    center_crop_fraction: float = 0.875,
-) -> tf.Tensor:
-    """The crop and resize of the eval transform, rounded back to uint8.
-
-    `normalize_image(resize_for_serving(x))` equals
-    `preprocess_for_serving(x)` up to the uint8 rounding (at most 0.5 / 255 of
-    a pixel value before normalization).
-
-    Returns:
-        uint8 `[batch, output_size[0], output_size[1], 3]`.
-    """
-    resized = center_crop_and_resize(images_uint8, output_size, center_crop_fraction)
-    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
-
-
-# ---- parser -----------------------------------------------------------------
-
-
-class Parser:
-    """Decoded `{"image", "label"}` -> `(normalized float32 image, int32 label)`.
-
-    Args:
-        output_size: `(height, width)` of the output image.
-        num_classes: labels must lie in `[0, num_classes)`; checked per example.
-        is_training: training augmentation (True) or the eval transform.
-        aug_random_crop: training only; random resized crop covering
-            `crop_area_range` of the image with an aspect ratio in 3/4..4/3,
-            falling back to the eval center crop when no crop is found.
-            Default True.
-        crop_area_range: `(min, max)` fraction of the image area kept by the
-            random crop. Default (0.08, 1.0).
-        aug_rand_hflip: training only; random horizontal flip. Default True.
-        center_crop_fraction: eval crop, fraction of the shorter side.
-            Default 0.875.
-        seed: op seed of the random crop and flip, or None.
-
-    Call arguments:
-        decoded: `{"image": uint8 [h, w, 3], "label": int []}`.
-
-    Returns:
-        `(image float32 [height, width, 3], label int32 [])`.
-
-    Example:
-    ```python
-    import numpy as np
-    from official.vision.dataloaders.classification_input import Parser
-    parser = Parser(output_size=(16, 16), num_classes=10, is_training=True, seed=1)
-    image = np.random.randint(0, 256, (20, 30, 3), np.uint8)
-    x, y = parser({"image": image, "label": 7})  # x: (16, 16, 3) float32
-    ```
-    """
-
-    def __init__(
-        self,
-        output_size: Sequence[int],
-        num_classes: int,
-        is_training: bool,
-        aug_random_crop: bool = True,
-        crop_area_range: Sequence[float] = (0.08, 1.0),
-        aug_rand_hflip: bool = True,
-        center_crop_fraction: float = 0.875,
-        seed: int | None = None,
-    ):
-        if len(output_size) != 2 or min(output_size) <= 0:
-            raise ValueError(
-                f"output_size must be (height, width) of positive ints. "
-                f"Received: output_size={output_size!r}."
-            )
-        if (
-            len(crop_area_range) != 2
-            or not 0.0 < crop_area_range[0] <= crop_area_range[1] <= 1.0
-        ):
-            raise ValueError(
-                "crop_area_range must be (min, max) with 0 < min <= max <= 1. "
-                f"Received: crop_area_range={crop_area_range!r}."
-            )
-        if not 0.0 < center_crop_fraction <= 1.0:
-            raise ValueError(
-                "center_crop_fraction must be in (0, 1]. Received: "
-                f"center_crop_fraction={center_crop_fraction!r}."
-            )
-        self.output_size = tuple(int(s) for s in output_size)
-        self.num_classes = num_classes
-        self.is_training = is_training
-        self.aug_random_crop = aug_random_crop
-        self.crop_area_range = tuple(float(a) for a in crop_area_range)
-        self.aug_rand_hflip = aug_rand_hflip
-        self.center_crop_fraction = center_crop_fraction
-        self.seed = seed
-
-    def __call__(self, decoded: dict[str, Any]) -> tuple[tf.Tensor, tf.Tensor]:
-        image = tf.convert_to_tensor(decoded["image"])
-        label = tf.cast(decoded["label"], tf.int32)
-        tf.debugging.assert_non_negative(label, message="label must be >= 0")
-        tf.debugging.assert_less(
-            label,
-            self.num_classes,
-            message=f"label must be < num_classes={self.num_classes}",
-        )
-        if self.is_training:
-            image = self._train_transform(image)
-        else:
-            image = center_crop_and_resize(
-                image, self.output_size, self.center_crop_fraction
-            )
-        image = normalize_image(image)
-        image.set_shape([*self.output_size, 3])
-        return image, label
-
-    def _train_transform(self, image: tf.Tensor) -> tf.Tensor:
-        if self.aug_random_crop:
-            image = self._random_crop(image)
-        if self.aug_rand_hflip:
-            seed = None if self.seed is None else self.seed + 1
-            image = tf.image.random_flip_left_right(image, seed=seed)
-        if self.aug_random_crop:
-            return tf.image.resize(
-                tf.cast(image, tf.float32), self.output_size, method="bilinear"
-            )
-        return center_crop_and_resize(
-            image, self.output_size, self.center_crop_fraction
-        )
-
-    def _random_crop(self, image: tf.Tensor) -> tf.Tensor:
-        """Random resized crop; the center crop when sampling fails."""
-        shape = tf.shape(image)
-        whole_image = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, shape=[1, 1, 4])
-        begin, size, _ = tf.image.sample_distorted_bounding_box(
-            shape,
-            bounding_boxes=whole_image,
-            seed=self.seed,
-            min_object_covered=self.crop_area_range[0],
-            aspect_ratio_range=ASPECT_RATIO_RANGE,
-            area_range=self.crop_area_range,
-            max_attempts=_MAX_CROP_ATTEMPTS,
-            use_image_if_no_bounding_boxes=True,
-        )
-        # On failure the op returns the whole image; a crop of the whole image
-        # is also not a random crop, so both fall back to the eval crop.
-        failed = tf.reduce_all(tf.equal(size[:2], shape[:2]))
-
-        def random_crop():
-            return tf.slice(image, begin, size)
-
-        def center_crop():
-            offset_y, offset_x, crop = _center_crop_window(
-                shape[0], shape[1], self.center_crop_fraction
-            )
-            return image[offset_y : offset_y + crop, offset_x : offset_x + crop, :]
-
-        return tf.cond(failed, center_crop, random_crop)
-
-
 # ---- dataset ----------------------------------------------------------------
+
+
+def batch_mixer(
+    data: DataConfig, num_classes: int
+) -> Callable[[Any, tf.Tensor], Any] | None:
+    """The batch-level mixup / cutmix of a training split, or None when off.
+
+    Returns:
+        `((images, labels), seed) -> (images, soft_labels)` with soft labels
+        float32 `[batch, num_classes]`.
+    """
+    if not data.is_training or not (data.mixup_alpha or data.cutmix_alpha):
+        return None
+    mixup_alpha, cutmix_alpha = data.mixup_alpha, data.cutmix_alpha
+
+    def mix(batch, seed):
+        images, labels = batch
+        one_hot = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        return mixup_cutmix.mixup_or_cutmix(
+            images, one_hot, mixup_alpha, cutmix_alpha, seed=seed
+        )
+
+    return mix
 
 
 def build_classification_dataset(
@@ -319,15 +172,16 @@ def build_classification_dataset(
     """`(images, labels)` batches for an image classification task.
 
     Args:
-        data: a `ClassificationDataConfig` (TFRecords of `tf.Example`s via
-            `input_path`, or TFDS via `tfds_name`).
+        data: a `ClassificationDataConfig` (TFRecords of `tf.Example`s or an
+            image folder via `input_path`, or TFDS via `tfds_name`).
         model_config: an `ImageClassificationModelConfig`; its `input_size`
             `[height, width, 3]` and `num_classes` shape the output.
         input_context: from `strategy.distribute_datasets_from_function`.
 
     Returns:
-        A dataset of `(float32 [b, h, w, 3], int32 [b])` with `b` the
-        per-replica batch size.
+        A dataset of `(float32 [b, h, w, 3], labels)` with `b` the
+        per-replica batch size; labels are int32 `[b]`, or float32
+        `[b, num_classes]` soft labels when training with mixup or cutmix.
     """
     height, width, channels = model_config.input_size
     if channels != 3:
@@ -344,6 +198,24 @@ def build_classification_dataset(
         aug_rand_hflip=data.aug_rand_hflip,
         center_crop_fraction=data.center_crop_fraction,
         seed=data.seed,
+        aug_policy=data.aug_policy,
+        randaug_num_layers=data.randaug_num_layers,
+        randaug_magnitude=data.randaug_magnitude,
+        color_jitter=data.color_jitter,
+        scale_jitter_range=data.scale_jitter_range,
+        random_erasing_prob=data.random_erasing_prob,
     )
-    decoder = decode_tfds_example if data.tfds_name else decode_example
-    return InputReader(data, decoder, parser).read(input_context)
+    if data.tfds_name:
+        decoder = decode_tfds_example
+    elif data.input_format == "image_folder":
+        decoder = read_image_folder_record
+    else:
+        decoder = read_example
+    reader = InputReader(
+        data,
+        decoder,
+        parser,
+        postprocess_fn=batch_mixer(data, model_config.num_classes),
+        stateless_seeds=True,
+    )
+    return reader.read(input_context)

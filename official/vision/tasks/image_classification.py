@@ -46,9 +46,12 @@ class ImageClassificationTask(Task):
 
     def build_losses(self, labels: Any, outputs: Any, aux_losses: Any = None) -> tf.Tensor:
         num_classes = self.config.model.num_classes
-        one_hot = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+        if labels.shape.rank == 2:  # Soft labels from mixup / cutmix.
+            targets = tf.cast(labels, tf.float32)
+        else:
+            targets = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
         loss = keras.losses.categorical_crossentropy(
-            one_hot,
+            targets,
             tf.cast(outputs, tf.float32),
             from_logits=True,
             label_smoothing=self.config.losses.label_smoothing,
@@ -57,6 +60,12 @@ class ImageClassificationTask(Task):
         if aux_losses:
             loss += tf.add_n([tf.cast(l, tf.float32) for l in aux_losses])
         return loss
+
+    def update_metrics(self, metrics: list, labels: Any, outputs: Any) -> None:
+        """Sparse metrics; soft labels (mixup / cutmix) count as their argmax."""
+        if labels.shape.rank == 2:
+            labels = tf.argmax(labels, axis=-1, output_type=tf.int32)
+        super().update_metrics(metrics, labels, outputs)
 
     def build_metrics(self, training: bool = True) -> list[keras.metrics.Metric]:
         k = self.config.top_k

@@ -219,3 +219,168 @@ def test_build_classification_dataset_needs_rgb(tmp_path):
     model = ImageClassificationModelConfig(num_classes=3, input_size=[16, 16, 1])
     with pytest.raises(ValueError, match="3"):
         ci.build_classification_dataset(data, model)
+
+
+# ---- encoded images, augmentation, seeds --------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["eager", "map"])
+@pytest.mark.parametrize("image_format", ["jpeg", "png"])
+def test_training_decodes_the_crop_of_encoded_images(mode, image_format):
+    image = _image(37, 51)
+    encoded = (
+        tf.io.encode_jpeg(image) if image_format == "jpeg" else tf.io.encode_png(image)
+    )
+    parser = ci.Parser((16, 16), 10, is_training=True)
+
+    def parse(inputs):
+        return parser({"encoded": inputs[0], "label": tf.constant(1)}, seed=inputs[1])[
+            0
+        ]
+
+    seeds = [[5, 5], [5, 5], [6, 5]]
+    if mode == "eager":
+        out = [parse((encoded, tf.constant(s))).numpy() for s in seeds]
+    else:
+        pairs = tf.data.Dataset.from_tensor_slices(([encoded] * 3, tf.constant(seeds)))
+        out = [x.numpy() for x in pairs.map(lambda e, s: parse((e, s)))]
+    assert out[0].shape == (16, 16, 3) and out[0].dtype == np.float32
+    np.testing.assert_array_equal(out[0], out[1])
+    assert not np.array_equal(out[0], out[2])
+    # Decoding only the window equals decoding the image, then cropping.
+    decoded = tf.io.decode_image(encoded, channels=3)
+    from_pixels = parser({"image": decoded, "label": 1}, seed=tf.constant(seeds[0]))[0]
+    np.testing.assert_allclose(out[0], from_pixels.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["eager", "map"])
+def test_parser_with_every_augmentation(mode):
+    parser = ci.Parser(
+        (24, 24),
+        10,
+        is_training=True,
+        aug_policy="randaugment",
+        randaug_num_layers=2,
+        randaug_magnitude=9,
+        color_jitter=0.4,
+        random_erasing_prob=1.0,
+    )
+    decoded = {"image": tf.constant(_image(40, 30)), "label": tf.constant(3)}
+    image, label = _run(lambda d: parser(d, tf.constant([1, 2])), decoded, mode)
+    assert image.shape == (24, 24, 3) and int(label) == 3
+    assert np.isfinite(image.numpy()).all()
+    again, _ = parser(decoded, tf.constant([1, 2]))
+    np.testing.assert_allclose(image.numpy(), again.numpy(), atol=1e-5)
+
+
+def test_parser_scale_jitter_pads_with_the_mean():
+    parser = ci.Parser(
+        (20, 20),
+        10,
+        True,
+        aug_random_crop=False,
+        aug_rand_hflip=False,
+        scale_jitter_range=(0.5, 0.5),
+    )
+    image, _ = parser({"image": tf.constant(_image(30, 40)), "label": 0}, [0, 0])
+    # Resized to 8 x 10 (fits 10 x 10); the padding normalizes to 0.
+    assert image.shape == (20, 20, 3)
+    np.testing.assert_allclose(image.numpy()[8:], 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="aug_random_crop=False"):
+        ci.Parser((8, 8), 10, True, scale_jitter_range=(0.5, 1.0))
+    with pytest.raises(ValueError, match="aug_policy"):
+        ci.Parser((8, 8), 10, True, aug_policy="v0")
+
+
+def _model(num_classes=3):
+    return ImageClassificationModelConfig(
+        num_classes=num_classes, input_size=[16, 16, 3]
+    )
+
+
+def test_mixup_cutmix_give_soft_labels_and_seeded_runs_repeat(tmp_path):
+    path = os.path.join(tmp_path, "data.tfrecord")
+    write_synthetic_classification_tfrecords(
+        path, num_examples=12, image_size=(20, 28), num_classes=3, seed=0
+    )
+    data = ClassificationDataConfig(
+        input_path=path,
+        global_batch_size=4,
+        mixup_alpha=0.2,
+        cutmix_alpha=1.0,
+        color_jitter=0.3,
+        seed=3,
+    )
+    data.validate("task.train_data")
+    dataset = ci.build_classification_dataset(data, _model())
+    (images, labels), (images2, labels2) = list(dataset.take(2))
+    assert images.shape == (4, 16, 16, 3)
+    assert labels.shape == (4, 3) and labels.dtype == tf.float32
+    np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1.0, atol=1e-6)
+    again = list(ci.build_classification_dataset(data, _model()).take(2))
+    np.testing.assert_array_equal(again[1][0].numpy(), images2.numpy())
+    np.testing.assert_array_equal(again[1][1].numpy(), labels2.numpy())
+    # Validation never mixes.
+    eval_data = ClassificationDataConfig(
+        input_path=path, global_batch_size=4, is_training=False, mixup_alpha=0.2
+    )
+    _, eval_labels = next(iter(ci.build_classification_dataset(eval_data, _model())))
+    assert eval_labels.dtype == tf.int32 and eval_labels.shape == (4,)
+
+
+def test_image_folder_source(tmp_path):
+    from official.datasets.synthetic import write_synthetic_image_folder
+
+    root = str(tmp_path / "folder")
+    paths = write_synthetic_image_folder(root, 6, (20, 24), num_classes=3, seed=0)
+    data = ClassificationDataConfig(
+        input_path=root,
+        input_format="image_folder",
+        global_batch_size=6,
+        is_training=False,
+        drop_remainder=False,
+    )
+    images, labels = next(iter(ci.build_classification_dataset(data, _model())))
+    expected = sorted(int(os.path.basename(os.path.dirname(p))[-2:]) for p in paths)
+    assert images.shape == (6, 16, 16, 3)
+    assert labels.numpy().tolist() == expected
+
+
+def test_corrupt_image_is_named_or_skipped(tmp_path, caplog):
+    path = os.path.join(tmp_path, "data.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for i in range(4):
+            example = classification_example(_image(10, 12, seed=i), i % 3, "jpeg")
+            if i == 1:
+                feature = example.features.feature["image/encoded"].bytes_list
+                feature.value[0] = feature.value[0][:40]  # Truncated JPEG.
+            writer.write(example.SerializeToString())
+    data = ClassificationDataConfig(
+        input_path=path, global_batch_size=4, shuffle_buffer_size=1, seed=0
+    )
+    # The error comes when the guard closes the record's group (64 records).
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"record 1 of {path}"):
+        list(ci.build_classification_dataset(data, _model()).take(24))
+    data.ignore_errors = True
+    with caplog.at_level("WARNING", logger="absl"):
+        batches = list(ci.build_classification_dataset(data, _model()).take(24))
+    labels = batches[0][1]
+    assert labels.numpy().tolist() == [0, 2, 0, 0]  # Records 0, 2, 3, then 0.
+    assert any(f"record 1 of {path}" in r.getMessage() for r in caplog.records)
+
+
+def test_augmentation_config_is_validated():
+    for kwargs, match in [
+        ({"aug_policy": "autoaugment"}, "aug_policy must be one of"),
+        ({"randaug_magnitude": 11.0}, "randaug_magnitude"),
+        ({"color_jitter": 1.5}, "color_jitter"),
+        ({"scale_jitter_range": [0.5, 2.0]}, "aug_random_crop=false"),
+        ({"scale_jitter_range": [2.0]}, "scale_jitter_range must be"),
+        ({"random_erasing_prob": 2.0}, "random_erasing_prob"),
+        ({"mixup_alpha": -1.0}, "mixup_alpha"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ClassificationDataConfig(**kwargs).validate("task.train_data")
+    ClassificationDataConfig(
+        scale_jitter_range=[0.5, 2.0], aug_random_crop=False
+    ).validate("task.train_data")

@@ -1,0 +1,28 @@
+"""Every tool answers --help and names a bad flag instead of a traceback."""
+
+import importlib
+
+import pytest
+
+TOOLS = [
+    "benchmark_input",
+    "benchmark_train",
+    "convert_coco",
+    "convert_image_folder",
+    "convert_voc_segmentation",
+    "load_test",
+    "model_summary",
+    "plot_curves",
+]
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_help_and_bad_flag(name, capsys):
+    tool = importlib.import_module(f"tools.{name}")
+    assert tool.main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert tool.__doc__.strip().splitlines()[0] in out
+    assert "flags:" in out
+    assert tool.main([name, "--no_such_flag=1"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_flag" in err and "--help" in err

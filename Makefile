@@ -12,7 +12,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): setup.py | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev,serving,tools,coco]"
+	$(PY) -m pip install --quiet -e ".[dev,serving,tools,coco,onnx]"
 	touch $(STAMP)
 
 install: $(STAMP)

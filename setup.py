@@ -34,6 +34,10 @@ setup(
         "coco": ["pycocotools>=2.0.6"],
         # tools/plot_curves.py draws with it.
         "tools": ["matplotlib"],
+        # serving.export --formats=...,onnx: tf2onnx converts, onnx checks the
+        # file, onnxruntime runs it for parity. Tried with TF 2.21, numpy 2.4,
+        # protobuf 7: tf2onnx 1.17.0, onnx 1.23.2, onnxruntime 1.32.0.
+        "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.17", "onnxruntime>=1.20"],
     },
     entry_points={
         "console_scripts": [

@@ -5,15 +5,19 @@ Run:
     python -m serving.export --experiment=resnet_digits \\
       --params_override=task.validation_data.input_path=data/digits/validation-* \\
       --checkpoint_path=runs/digits --export_dir=exports/digits \\
-      --formats=saved_model,tflite --quantization=none,float16,dynamic,int8
+      --formats=saved_model,tflite,onnx --quantization=none,float16,dynamic,int8
 
 Data flow: ExperimentConfig + checkpoint -> `task.build_model()` -> restore
 (every model variable must match) -> `saved_model/` (one signature per input
 type, the first also as `serving_default`, via `keras.export.ExportArchive`)
 and `model_<float32|float16|dynamic|int8>.tflite` (from the task's
 `tflite_signature`, int8 calibrated on the experiment's validation examples,
-builtin ops only, each file run once with LiteRT) -> `parity.json` (Keras vs
-SavedModel vs TFLite on `--num_parity_examples` validation examples).
+builtin ops only unless `--allow_flex_ops`, `--int8_io` choosing the int8
+file's input/output type, each file run once with LiteRT), `model.onnx` with
+`--formats=...,onnx` (the `onnx` extra; checked by onnx.checker and
+onnxruntime) -> `parity.json` (Keras vs SavedModel vs TFLite vs ONNX on
+`--num_parity_examples` validation examples, measured and bounded by the
+task's parity hooks).
 
 The export is atomic: everything is written into a hidden temporary directory
 beside `export_dir`, checked, and only then renamed into place (replacing a
@@ -25,10 +29,18 @@ Layout:
 
     export_dir/saved_model/            signatures: image_tensor, image_bytes, ...
     export_dir/model_float32.tflite    (and _float16, _dynamic, _int8)
+    export_dir/model.onnx              with --formats=...,onnx
     export_dir/parity.json             per-artifact differences and tolerances
     export_dir/export_report.json      every artifact with its size
     export_dir/params.yaml             the resolved experiment config
-    export_dir/labels.txt              when the task has `class_names()`
+    export_dir/labels.txt              when the task has `class_names()`, one
+                                       name per line, beside the .tflite files;
+                                       also saved_model/assets.extra/labels.txt
+
+A .tflite file with Flex ops (only with `--allow_flex_ops`) cannot run in the
+LiteRT Python interpreter, which does not link the Flex delegate: it is listed
+in `parity.json` under `unchecked` with its Flex ops, and in the report's
+`tflite.flex_ops`, not compared.
 """
 
 from __future__ import annotations
@@ -55,14 +67,24 @@ from official.core import checkpoints, task_factory  # noqa: E402
 from official.core.base_task import Task  # noqa: E402
 from official.core.config_loader import load_experiment_config  # noqa: E402
 from official.core.experiment_config import ExperimentConfig  # noqa: E402
-from serving import parity, saved_model_export, tflite_export  # noqa: E402
+from serving import onnx_export, parity, saved_model_export, tflite_export  # noqa: E402
+from serving.export_dir import (  # noqa: E402
+    REPORT_FILE,
+    check_export_dir as _check_export_dir,
+    check_free_space as _check_free_space,
+    move_into_place as _move_into_place,
+    size as _size,
+)
+from serving.onnx_export import ONNXExportError  # noqa: E402
 from serving.parity import ParityError  # noqa: E402
 from serving.tflite_export import TFLiteExportError  # noqa: E402
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx")  # Valid choices.
+DEFAULT_FORMATS = ("saved_model", "tflite")  # onnx needs the `onnx` extra.
 QUANTIZATIONS = tflite_export.QUANTIZATIONS
+INT8_IO = tflite_export.INT8_IO
+LABELS_FILE = "labels.txt"
 SAVED_MODEL_DIR = "saved_model"
-REPORT_FILE = "export_report.json"
 PARITY_FILE = "parity.json"
 _TFLITE_SOURCE = ".tflite_source_saved_model"  # scratch, removed before the move
 
@@ -85,76 +107,6 @@ def _check_choices(kind: str, values: Sequence[str], valid: Sequence[str]) -> li
     return values
 
 
-def _check_export_dir(export_dir: str) -> None:
-    """Only an empty directory or a previous export may be replaced."""
-    if not export_dir:
-        raise ValueError("export_dir must be set, e.g. --export_dir=/tmp/export.")
-    if os.path.isdir(export_dir):
-        if os.listdir(export_dir) and not os.path.exists(
-            os.path.join(export_dir, REPORT_FILE)
-        ):
-            raise FileExistsError(
-                f"export_dir {export_dir!r} exists and is not an export (no "
-                f"{REPORT_FILE}); refusing to replace it. Pass a new --export_dir "
-                f"or remove that directory."
-            )
-    elif os.path.exists(export_dir):
-        raise FileExistsError(
-            f"export_dir {export_dir!r} exists and is not a directory."
-        )
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    os.makedirs(parent, exist_ok=True)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"Cannot write into {parent!r}, the parent of export_dir "
-            f"{export_dir!r}. Choose a --export_dir in a writable place."
-        )
-
-
-def _check_free_space(export_dir: str, model_bytes: int, num_tflite: int) -> None:
-    """Fails early when the export cannot fit beside `export_dir`.
-
-    The estimate is the weights' size times (2 SavedModels + each .tflite
-    file), doubled for the temporary copies made while checking.
-    """
-    parent = os.path.dirname(os.path.abspath(export_dir))
-    needed = 2 * model_bytes * (2 + num_tflite)
-    free = shutil.disk_usage(parent).free
-    if free < needed:
-        raise OSError(
-            f"Not enough free space in {parent!r} for the export: about "
-            f"{needed / 1e6:.1f} MB needed, {free / 1e6:.1f} MB free."
-        )
-
-
-def _move_into_place(tmp_dir: str, export_dir: str) -> None:
-    """Renames `tmp_dir` to `export_dir`, replacing a previous export."""
-    if not os.path.exists(export_dir):
-        os.rename(tmp_dir, export_dir)
-        return
-    old = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(export_dir)}.old-", dir=os.path.dirname(export_dir)
-    )
-    os.rmdir(old)  # Only the unique name is wanted.
-    os.rename(export_dir, old)
-    try:
-        os.rename(tmp_dir, export_dir)
-    except OSError:
-        os.rename(old, export_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _size(path: str) -> int:
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(path)
-        for name in names
-    )
-
-
 def _checkpoint_step(prefix: str) -> int | None:
     try:
         return checkpoints.checkpoint_step(prefix)
@@ -165,7 +117,22 @@ def _checkpoint_step(prefix: str) -> int | None:
 def _class_names(task: Task) -> list[str]:
     """The optional `task.class_names()` hook (not part of the Task base)."""
     names = getattr(task, "class_names", None)
-    return [str(n) for n in names()] if callable(names) else []
+    names = [str(n) for n in names()] if callable(names) else []
+    bad = [n for n in names if not n or "\n" in n]
+    if bad:
+        raise ValueError(
+            f"task.class_names() must return non-empty one-line names (labels.txt "
+            f"has one per line). Received: {bad[:3]!r}."
+        )
+    return names
+
+
+def _write_labels(directory: str, class_names: Sequence[str]) -> str:
+    """Writes `directory/labels.txt`, one class name per line; returns its path."""
+    path = os.path.join(directory, LABELS_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(class_names) + "\n")
+    return path
 
 
 def export_experiment(
@@ -173,10 +140,12 @@ def export_experiment(
     checkpoint_path: str,
     export_dir: str,
     input_types: Sequence[str] | None = None,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     quantizations: Sequence[str] = QUANTIZATIONS,
     num_parity_examples: int = 64,
     num_calibration_examples: int = 64,
+    allow_flex_ops: bool = False,
+    int8_io: str = "float32",
 ) -> dict[str, Any]:
     """Exports the experiment `config` restored from `checkpoint_path`.
 
@@ -193,6 +162,8 @@ def export_experiment(
         quantizations=quantizations,
         num_parity_examples=num_parity_examples,
         num_calibration_examples=num_calibration_examples,
+        allow_flex_ops=allow_flex_ops,
+        int8_io=int8_io,
         config=config,
     )
 
@@ -202,10 +173,12 @@ def export_task(
     checkpoint_path: str,
     export_dir: str,
     input_types: Sequence[str] | None = None,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     quantizations: Sequence[str] = QUANTIZATIONS,
     num_parity_examples: int = 64,
     num_calibration_examples: int = 64,
+    allow_flex_ops: bool = False,
+    int8_io: str = "float32",
     config: ExperimentConfig | None = None,
 ) -> dict[str, Any]:
     """Exports `task`'s model restored from `checkpoint_path` into `export_dir`.
@@ -219,23 +192,34 @@ def export_task(
         input_types: SavedModel signatures to export, names from
             `task.serving_signatures`; the first is also `serving_default`.
             None: all of them, in the task's order.
-        formats: any of `saved_model`, `tflite`.
+        formats: any of `saved_model`, `tflite`, `onnx` (the `onnx` extra).
         quantizations: .tflite files to write, any of none (float32),
             float16, dynamic, int8; ignored without `tflite`.
         num_parity_examples: validation examples compared across artifacts.
         num_calibration_examples: validation examples calibrating int8 (taken
             after the parity examples when the split has enough).
+        allow_flex_ops: let the TFLite converter use Select TF (Flex) ops;
+            files that then hold Flex ops are written but not run (see the
+            module docstring). Without it such a conversion fails naming the
+            ops.
+        int8_io: the int8 file's float input/output type: `float32`
+            (quantized inside the file), `int8` or `uint8`.
         config: written to `params.yaml` when given.
 
     Returns:
         The report also written to `export_report.json`: `export_dir`,
         `checkpoint`, `step`, `signatures`, `artifacts` (`path` relative to
-        `export_dir`, `bytes`) and `parity` (the `parity.json` content).
+        `export_dir`, `bytes`), `labels` (the labels files written, empty
+        when the task has no class names), `tflite` (`allow_flex_ops`,
+        `flex_ops` per file, `int8_io`) and `parity` (the `parity.json`
+        content).
 
     Raises:
         FileNotFoundError: no checkpoint at `checkpoint_path`.
         ValueError: a bad argument or a checkpoint that does not fit the model.
         TFLiteExportError: a conversion failed or a file does not run.
+        ONNXExportError: tf2onnx failed or wrote a file that is invalid or
+            does not run.
         ParityError: an artifact disagrees with Keras beyond tolerance.
     """
     formats = _check_choices("format", formats, FORMATS)
@@ -244,6 +228,14 @@ def export_task(
         if "tflite" in formats
         else []
     )
+    if int8_io not in INT8_IO:
+        raise ValueError(f"Unknown int8_io {int8_io!r}. Valid: {', '.join(INT8_IO)}.")
+    if int8_io != "float32" and "int8" not in quantizations:
+        raise ValueError(
+            f"int8_io={int8_io!r} sets the input/output type of the int8 .tflite "
+            f"file, which is not requested (formats {list(formats)}, quantizations "
+            f"{quantizations}). Add int8 to --quantization or drop --int8_io."
+        )
     if num_parity_examples < 1:
         raise ValueError(
             f"num_parity_examples must be >= 1. Received: {num_parity_examples}."
@@ -276,7 +268,7 @@ def export_task(
     model_bytes = sum(
         int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in model.variables
     )
-    _check_free_space(export_dir, model_bytes, len(quantizations))
+    _check_free_space(export_dir, model_bytes, len(quantizations) + ("onnx" in formats))
 
     all_signatures = task.serving_signatures(model)
     input_types = _check_choices(
@@ -316,6 +308,8 @@ def export_task(
         prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent
     )
     try:
+        class_names = _class_names(task)
+        labels_files = []
         saved_model_dir = None
         if "saved_model" in formats:
             saved_model_dir = os.path.join(tmp_dir, SAVED_MODEL_DIR)
@@ -323,8 +317,14 @@ def export_task(
                 model, signatures, saved_model_dir, default=input_types[0]
             )
             logging.info("SavedModel with signatures %s.", ", ".join(names))
+            if class_names:
+                labels_files.append(
+                    saved_model_export.write_labels(saved_model_dir, class_names)
+                )
+        if class_names:
+            labels_files.append(_write_labels(tmp_dir, class_names))
 
-        tflite_files = {}
+        tflite_files, flex_files = {}, {}
         if quantizations:
             source = tflite_export.write_source_saved_model(
                 model,
@@ -338,15 +338,34 @@ def export_task(
                     source,
                     quantization,
                     {tflite_spec.name: calibration} if quantization == "int8" else None,
+                    allow_flex_ops=allow_flex_ops,
+                    int8_io=int8_io,
                 )
                 path = os.path.join(tmp_dir, tflite_export.FILE_NAMES[quantization])
                 with open(path, "wb") as f:
                     f.write(content)
+                needs_flex = tflite_export.flex_ops(content)
+                if needs_flex:  # Only with allow_flex_ops; LiteRT cannot run it.
+                    flex_files[os.path.basename(path)] = needs_flex
+                    continue
                 tflite_export.verify(
                     path, {tflite_spec.name: parity_images[:1]}, expected
                 )
                 tflite_files[quantization] = path
             shutil.rmtree(source)
+
+        onnx_file = None
+        if "onnx" in formats:
+            onnx_file = onnx_export.convert(
+                tflite_fn,
+                tflite_signature,
+                os.path.join(tmp_dir, onnx_export.FILE_NAME),
+            )
+            onnx_export.verify(
+                onnx_file,
+                parity_images[:1],
+                list(tflite_fn(tf.constant(parity_images[:1])).keys()),
+            )
 
         report_parity = parity.check_parity(
             parity_images,
@@ -355,24 +374,32 @@ def export_task(
             tflite_fn,
             saved_model_dir=saved_model_dir,
             tflite_files=tflite_files,
+            onnx_file=onnx_file,
+            measures=task.parity_measures,
+            reference_measures=task.parity_reference_measures,
+            tolerance_for=task.parity_tolerance,
         )
         report_parity["calibration"] = {
             "num_examples": len(calibration) if use_int8 else 0,
             "disjoint_from_parity_examples": calibration_disjoint if use_int8 else None,
+        }
+        report_parity["unchecked"] = {
+            name: (
+                f"holds Select TF (Flex) ops {', '.join(ops)} (--allow_flex_ops); "
+                f"the LiteRT Python interpreter does not link the Flex delegate"
+            )
+            for name, ops in flex_files.items()
         }
         parity.write_report(report_parity, os.path.join(tmp_dir, PARITY_FILE))
         if not report_parity["passed"]:
             logging.error("Parity with Keras:\n%s", parity.format_table(report_parity))
             raise ParityError(
                 "Exported artifacts disagree with the Keras model (see the "
-                "tolerances in serving/parity.py):\n"
+                "task's parity_tolerance; classification's are in "
+                "official/core/parity_measures.py):\n"
                 + parity.failure_summary(report_parity)
             )
 
-        class_names = _class_names(task)
-        if class_names:
-            with open(os.path.join(tmp_dir, "labels.txt"), "w", encoding="utf-8") as f:
-                f.write("\n".join(class_names) + "\n")
         if config is not None:
             with open(os.path.join(tmp_dir, "params.yaml"), "w", encoding="utf-8") as f:
                 f.write(config.to_yaml())
@@ -387,6 +414,12 @@ def export_task(
             "step": _checkpoint_step(prefix),
             "signatures": list(parity_signatures) if saved_model_dir else [],
             "artifacts": artifacts,
+            "labels": [os.path.relpath(path, tmp_dir) for path in labels_files],
+            "tflite": {
+                "allow_flex_ops": allow_flex_ops,
+                "flex_ops": flex_files,
+                "int8_io": int8_io if "int8" in quantizations else None,
+            },
             "parity": report_parity,
         }
         with open(os.path.join(tmp_dir, REPORT_FILE), "w", encoding="utf-8") as f:
@@ -405,8 +438,12 @@ def format_summary(report: dict[str, Any]) -> str:
     for artifact in report["artifacts"]:
         path = os.path.join(report["export_dir"], artifact["path"])
         lines.append(f"  {path:60s} {artifact['bytes'] / 1e6:10.3f} MB")
+    if report.get("labels"):
+        lines.append(f"Labels: {', '.join(report['labels'])}")
     lines.append(f"Parity with Keras on {report['parity']['num_examples']} examples:")
     lines.append(parity.format_table(report["parity"]))
+    for name, reason in report["parity"].get("unchecked", {}).items():
+        lines.append(f"  {name:30s} NOT CHECKED: {reason}")
     return "\n".join(lines)
 
 
@@ -450,7 +487,10 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         flag_values=flag_values,
     )
     flags.DEFINE_list(
-        "formats", list(FORMATS), "Any of saved_model,tflite.", flag_values=flag_values
+        "formats",
+        list(DEFAULT_FORMATS),
+        "Any of saved_model,tflite,onnx (onnx needs the `onnx` extra).",
+        flag_values=flag_values,
     )
     flags.DEFINE_list(
         "quantization",
@@ -468,6 +508,21 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "num_calibration_examples",
         64,
         "Validation examples calibrating int8.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "allow_flex_ops",
+        False,
+        "Let TFLite files use Select TF (Flex) ops; they then need the Flex "
+        "delegate at run time and are not run here. Without it such a "
+        "conversion fails, naming the ops.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "int8_io",
+        "float32",
+        list(INT8_IO),
+        "Input/output type of the int8 .tflite file's float tensors.",
         flag_values=flag_values,
     )
 
@@ -492,6 +547,8 @@ def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
             quantizations=fv.quantization,
             num_parity_examples=fv.num_parity_examples,
             num_calibration_examples=fv.num_calibration_examples,
+            allow_flex_ops=fv.allow_flex_ops,
+            int8_io=fv.int8_io,
         )
     except (
         FileNotFoundError,
@@ -500,6 +557,7 @@ def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
         TypeError,
         ValueError,
         TFLiteExportError,
+        ONNXExportError,
         ParityError,
     ) as e:
         message = e.args[0] if e.args else str(e)

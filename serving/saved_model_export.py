@@ -6,6 +6,10 @@ SavedModel is written with `keras.export.ExportArchive`: the model is tracked
 explicit `input_signature` of named `tf.TensorSpec`s. Each endpoint returns a
 dict, whose keys become the signature's output names.
 
+Class names go to `assets.extra/labels.txt` (`write_labels`), one per line:
+the directory TF Serving reserves for files the graph does not read, and where
+the model server (`serving/model_manager.py`) looks for `:classify` labels.
+
 Example:
 ```python
 import tempfile
@@ -26,12 +30,14 @@ assert sorted(loaded.signatures) == ["predict", "serving_default"]
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 SERVING_DEFAULT = "serving_default"
+LABELS_PATH = os.path.join("assets.extra", "labels.txt")
 
 # {signature_name: (fn, input_signature)}, as returned by `Task.serving_signatures`.
 Signatures = dict[str, tuple[Callable, Sequence[tf.TensorSpec]]]
@@ -91,3 +97,16 @@ def write_saved_model(
         archive.add_endpoint(name, fn, input_signature=list(input_signature))
     archive.write_out(path, verbose=False)
     return list(endpoints)
+
+
+def write_labels(saved_model_dir: str, class_names: Sequence[str]) -> str:
+    """Writes `saved_model_dir/assets.extra/labels.txt`, one name per line.
+
+    Returns:
+        The path written.
+    """
+    path = os.path.join(saved_model_dir, LABELS_PATH)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(class_names) + "\n")
+    return path

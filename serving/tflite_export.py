@@ -12,13 +12,19 @@ Quantizations (`QUANTIZATIONS`), each written to `FILE_NAMES[quantization]`:
 - `float16`: float16 weights, float32 compute.
 - `dynamic`: int8 weights, activations quantized on the fly (dynamic range).
 - `int8`: full integer, calibrated on a representative dataset; only builtin
-  int8 kernels. A uint8 image input stays uint8; outputs stay float32
-  (classes stay int32).
+  int8 kernels. A uint8 image input stays uint8. `int8_io` (`INT8_IO`) picks
+  the type of the float inputs and outputs: `float32` (default; the file
+  quantizes and dequantizes inside), `int8` or `uint8` (the tensors carry a
+  scale and zero point; `run` quantizes float inputs and dequantizes such
+  outputs with them). Integer outputs (classes) stay int32.
 
-Only TFLite builtin ops are allowed, never Select TF (Flex) ops: a graph that
-needs one fails to convert. Every file is then loaded and run once with the
-LiteRT interpreter (`verify`), so a file that cannot run here is never reported
-as exported.
+Only TFLite builtin ops are allowed by default: a graph that needs Select TF
+(Flex) ops fails to convert with a message naming those ops. With
+`allow_flex_ops=True` (`--allow_flex_ops`) the converter may add Flex ops; the
+file then needs the Flex delegate wherever it runs, which the LiteRT Python
+interpreter does not link, so such a file cannot be run (nor checked) here.
+Every file without Flex ops is loaded and run once with the LiteRT interpreter
+(`verify`), so a file that cannot run here is never reported as exported.
 
 Example:
 ```python
@@ -42,6 +48,7 @@ assert outputs["logits"].shape == (3, 2)
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -56,6 +63,7 @@ FILE_NAMES = {
     "dynamic": "model_dynamic.tflite",
     "int8": "model_int8.tflite",
 }
+INT8_IO = ("float32", "int8", "uint8")
 SIGNATURE_KEY = "serving_default"
 NUM_THREADS = 2  # The interpreter uses one thread unless told (DESIGN.md).
 
@@ -83,6 +91,8 @@ def convert(
     saved_model_dir: str,
     quantization: str,
     calibration_inputs: Mapping[str, np.ndarray] | None = None,
+    allow_flex_ops: bool = False,
+    int8_io: str = "float32",
 ) -> bytes:
     """Converts the `serving_default` signature of `saved_model_dir`.
 
@@ -92,18 +102,27 @@ def convert(
         calibration_inputs: `{input_name: array [N, ...]}`, required for
             `int8`: each of the N examples is fed with the signature's batch
             size (1 for a `[1, H, W, 3]` signature).
+        allow_flex_ops: also allow Select TF (Flex) ops.
+        int8_io: for `int8`, the type of float inputs and outputs, one of
+            `INT8_IO`.
 
     Returns:
         The .tflite flatbuffer.
+
+    Raises:
+        TFLiteExportError: the conversion failed; when it needs Flex ops that
+            are not allowed, the message names them.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(
             f"Unknown quantization {quantization!r}. Valid: {', '.join(QUANTIZATIONS)}."
         )
+    if int8_io not in INT8_IO:
+        raise ValueError(f"Unknown int8_io {int8_io!r}. Valid: {', '.join(INT8_IO)}.")
     converter = tf.lite.TFLiteConverter.from_saved_model(
         saved_model_dir, signature_keys=[SIGNATURE_KEY]
     )
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    builtins = tf.lite.OpsSet.TFLITE_BUILTINS
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -116,8 +135,15 @@ def convert(
                 "(--num_calibration_examples > 0)."
             )
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        builtins = tf.lite.OpsSet.TFLITE_BUILTINS_INT8
         converter.representative_dataset = lambda: _representative(calibration_inputs)
+        if int8_io != "float32":
+            io_type = tf.int8 if int8_io == "int8" else tf.uint8
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+    converter.target_spec.supported_ops = [builtins] + (
+        [tf.lite.OpsSet.SELECT_TF_OPS] if allow_flex_ops else []
+    )
     try:
         with warnings.catch_warnings():
             # Calibration runs the deprecated tf.lite.Interpreter internally.
@@ -126,13 +152,50 @@ def convert(
             )
             return converter.convert()
     except Exception as e:  # ConverterError and friends; re-raised with context.
+        kernels = " with int8 kernels" if quantization == "int8" else ""
+        needed = _flex_ops_in_message(str(e))
+        if needed and not allow_flex_ops:
+            raise TFLiteExportError(
+                f"TFLite conversion with quantization={quantization!r} needs "
+                f"Select TF (Flex) ops: {', '.join(needed)}. Only TFLite builtin "
+                f"ops{kernels} are allowed unless --allow_flex_ops is given (the "
+                f"file then needs the Flex delegate wherever it runs): make the "
+                f"task's tflite_signature use builtin ops only (e.g. no image "
+                f"decoding), pass --allow_flex_ops, or drop this quantization. "
+                f"Converter said: {e}"
+            ) from e
         raise TFLiteExportError(
             f"TFLite conversion with quantization={quantization!r} failed. Only "
-            f"TFLite builtin ops{' with int8 kernels' if quantization == 'int8' else ''} "
-            f"are allowed (no Select TF / Flex ops): make the task's "
-            f"tflite_signature use builtin ops only (e.g. no image decoding), or "
-            f"drop this quantization. Converter said: {e}"
+            f"TFLite builtin ops{kernels}"
+            f"{' and Select TF (Flex) ops' if allow_flex_ops else ''} are allowed. "
+            f"Converter said: {e}"
         ) from e
+
+
+def _flex_ops_in_message(message: str) -> list[str]:
+    """The TF op names a failed builtin-only conversion lists as Flex ops.
+
+    The converter writes them as `TF Select ops: A, B` or `Flex ops: FlexA`,
+    and per op as `'tf.A' op is neither a custom op nor a flex op`.
+    """
+    names = set()
+    for line in message.splitlines():
+        line = line.strip()
+        for prefix in ("TF Select ops:", "Flex ops:"):
+            if line.startswith(prefix):
+                for name in line[len(prefix) :].split(","):
+                    if name.strip():
+                        names.add(name.strip().removeprefix("Flex"))
+    names.update(
+        re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", message)
+    )
+    return sorted(names)
+
+
+def flex_ops(model: bytes | str) -> list[str]:
+    """The Select TF (Flex) ops in a .tflite file or buffer, e.g. `FlexCumprod`."""
+    ops = _interpreter(model)._get_ops_details()
+    return sorted({op["op_name"] for op in ops if op["op_name"].startswith("Flex")})
 
 
 def _representative(
@@ -151,13 +214,19 @@ def _interpreter(model: bytes | str):
     return Interpreter(model_path=model, num_threads=NUM_THREADS)
 
 
-def run(model: bytes | str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run(
+    model: bytes | str, inputs: Mapping[str, np.ndarray], dequantize: bool = True
+) -> dict[str, np.ndarray]:
     """Runs N examples one batch at a time through a .tflite file or buffer.
 
     Args:
         model: a .tflite path or flatbuffer.
         inputs: `{input_name: array [N, ...]}`; examples are fed in batches of
-            the file's static batch size.
+            the file's static batch size. Float arrays fed to a quantized
+            integer input (one with a scale) are quantized with its scale and
+            zero point; other arrays are cast to the input's type.
+        dequantize: turn quantized integer outputs (int8/uint8 with a scale)
+            into float32 with their scale and zero point.
 
     Returns:
         `{output_name: array [N, ...]}`.
@@ -165,6 +234,7 @@ def run(model: bytes | str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
     interpreter = _interpreter(model)
     runner = interpreter.get_signature_runner(SIGNATURE_KEY)
     details = runner.get_input_details()
+    output_details = runner.get_output_details()
     missing = sorted(set(details) - set(inputs))
     if missing:
         raise ValueError(
@@ -176,14 +246,49 @@ def run(model: bytes | str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
     chunks: dict[str, list[np.ndarray]] = {}
     for start in range(0, count, batch):
         feed = {
-            name: np.asarray(
-                inputs[name][start : start + batch], details[name]["dtype"]
-            )
+            name: to_input(inputs[name][start : start + batch], details[name])
             for name in details
         }
         for key, value in runner(**feed).items():
-            chunks.setdefault(key, []).append(np.array(value))
+            value = np.array(value)
+            if dequantize:
+                value = dequantize_output(value, output_details[key])
+            chunks.setdefault(key, []).append(value)
     return {key: np.concatenate(values) for key, values in chunks.items()}
+
+
+def _scale(detail: Mapping) -> tuple[float, int]:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return float(scale), int(zero_point)
+
+
+def to_input(values: np.ndarray, detail: Mapping) -> np.ndarray:
+    """`values` in the type of one input tensor (its interpreter details).
+
+    A float array for an integer input with a scale is quantized:
+    `round(x / scale) + zero_point`, clipped to the type's range.
+    """
+    values = np.asarray(values)
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = _scale(detail)
+    if (
+        scale
+        and np.issubdtype(dtype, np.integer)
+        and np.issubdtype(values.dtype, np.floating)
+    ):
+        info = np.iinfo(dtype)
+        quantized = np.round(values / scale) + zero_point
+        return np.clip(quantized, info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def dequantize_output(values: np.ndarray, detail: Mapping) -> np.ndarray:
+    """`(q - zero_point) * scale` as float32 for a quantized integer output;
+    other outputs unchanged."""
+    scale, zero_point = _scale(detail)
+    if scale and np.issubdtype(values.dtype, np.integer):
+        return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return values
 
 
 def verify(

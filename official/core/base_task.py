@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from official.core import parity_measures
 from official.core.experiment_config import DataConfig, TaskConfig
 
 
@@ -67,3 +68,49 @@ class Task(abc.ABC):
     def serving_examples(self, num_examples: int) -> tuple[Any, Any]:
         """`(inputs, labels)` numpy arrays from the validation data, in the
         format `tflite_signature` takes: used for int8 calibration and parity."""
+
+    # ---- parity hooks (export) ----------------------------------------------
+    # The exporter compares every artifact's outputs with the Keras reference
+    # through these; the defaults are classification's
+    # (`official/core/parity_measures.py`). A task with other outputs
+    # (segmentation, detection, text) overrides all three.
+
+    def parity_measures(
+        self, reference: dict[str, Any], candidate: dict[str, Any], labels: Any
+    ) -> dict[str, float]:
+        """Measures one artifact's outputs against the Keras reference.
+
+        Args:
+            reference: `{output_name: array [N, ...]}` from the Keras model.
+            candidate: the artifact's outputs for the same N examples (already
+                dequantized to float where the artifact has integer outputs).
+            labels: the N labels from `serving_examples`.
+
+        Returns:
+            A flat `{measure_name: float}` dict, written to `parity.json` and
+            checked by `parity_tolerance(kind).check`. Default:
+            `parity_measures.classification_measures` (probability and logit
+            differences, top-1 agreement, accuracy and its drop).
+        """
+        return parity_measures.classification_measures(reference, candidate, labels)
+
+    def parity_reference_measures(
+        self, reference: dict[str, Any], labels: Any
+    ) -> dict[str, float]:
+        """Measures of the Keras reference alone (e.g. its accuracy), for the
+        report. Default: `{"top1_accuracy"}`."""
+        return parity_measures.classification_reference_measures(reference, labels)
+
+    def parity_tolerance(self, kind: str) -> parity_measures.ParityTolerance:
+        """What an artifact of `kind` must meet.
+
+        Args:
+            kind: one of `parity_measures.ARTIFACT_KINDS`: `saved_model`,
+                `none` (float32 .tflite), `float16`, `dynamic`, `int8`, `onnx`.
+
+        Returns:
+            A frozen dataclass with `check(measures) -> list[str]` (one
+            message per violated bound), e.g. `parity_measures.Bounds`.
+            Default: `parity_measures.CLASSIFICATION_TOLERANCES[kind]`.
+        """
+        return parity_measures.classification_tolerance(kind)

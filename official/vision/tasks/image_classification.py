@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import keras
@@ -148,6 +149,39 @@ class ImageClassificationTask(Task):
         spec = tf.TensorSpec([1, height, width, channels], tf.uint8, name="images")
         return image_tensor, [spec]
 
+    def class_names(self) -> list[str]:
+        """Class names by label, shipped as `labels.txt` beside the exports.
+
+        From the validation data: the sorted class folders of an
+        `image_folder` source, the `label` names of a TFDS dataset, or the
+        `labels.txt` beside the first TFRecord file (written by the dataset
+        converters in `tools/` and by `official.datasets.digits`). Empty when
+        the source has none.
+
+        Raises:
+            ValueError: the names found are not `model.num_classes` many.
+        """
+        data = self.config.validation_data
+        if data.input_format == "image_folder":
+            names = InputReader(data, _identity, _identity).class_names
+        elif data.tfds_name:
+            import tensorflow_datasets as tfds
+
+            builder = tfds.builder(data.tfds_name, data_dir=data.tfds_data_dir or None)
+            features = builder.info.features
+            has_label = features is not None and "label" in features.keys()
+            label = features["label"] if has_label else None
+            names = [str(name) for name in getattr(label, "names", None) or []]
+        else:
+            names = _labels_beside(data.input_path)
+        if names and len(names) != self.config.model.num_classes:
+            raise ValueError(
+                f"The validation data names {len(names)} classes, but "
+                f"task.model.num_classes is {self.config.model.num_classes}: "
+                f"labels.txt would not match the model's outputs."
+            )
+        return names
+
     def serving_examples(self, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
         """Validation images cropped and resized as in evaluation, as uint8."""
         data = self.config.validation_data
@@ -171,3 +205,21 @@ class ImageClassificationTask(Task):
         dataset = InputReader(reader_config, decoder, parse).read()
         images, labels = next(iter(dataset))
         return images.numpy(), labels.numpy()
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _labels_beside(input_path: str) -> list[str]:
+    """Lines of `labels.txt` in the directory of the first file `input_path`
+    matches; empty when there is none."""
+    pattern = input_path.split(",")[0].strip()
+    files = sorted(tf.io.gfile.glob(pattern)) if pattern else []
+    if not files:
+        return []
+    path = os.path.join(os.path.dirname(files[0]), "labels.txt")
+    if not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as f:
+        return [line.strip() for line in f if line.strip()]

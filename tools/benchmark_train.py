@@ -435,6 +435,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # Run from a checkout without installing: make `tools` importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from official.core.quiet_start import import_tensorflow_quietly
 
     import_tensorflow_quietly()

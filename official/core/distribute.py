@@ -154,6 +154,15 @@ def get_strategy(
         devices = devices[:num_devices]
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(devices[0])
+    if not _devices("GPU"):
+        # Logical CPU devices share one memory: reducing on one of them is a
+        # copy. Collective ops (MirroredStrategy's default) number their
+        # instances from the same keys in every strategy object, so a second
+        # mirrored strategy in one process (a test, a notebook) collides with
+        # the first: "Shape mismatch in the collective instance".
+        return tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=tf.distribute.ReductionToOneDevice(devices[0])
+        )
     return tf.distribute.MirroredStrategy(devices)
 
 

@@ -101,8 +101,13 @@ def run_experiment(
             trainer.initialize_from(
                 params.trainer.init_checkpoint, params.trainer.init_checkpoint_modules
             )
-        # With a deterministic input order, resume exactly where it stopped.
-        skip = int(trainer.global_step.numpy()) if params.runtime.deterministic else 0
+        # With a deterministic input order, resume exactly where it stopped
+        # (a step reads `gradient_accumulation_steps` batches).
+        skip = (
+            int(trainer.global_step.numpy()) * trainer.accumulation_steps
+            if params.runtime.deterministic
+            else 0
+        )
         train_dataset = trainer.distribute_inputs(params.task.train_data, skip_batches=skip)
     if mode != "train":
         eval_dataset = trainer.distribute_inputs(params.task.validation_data)

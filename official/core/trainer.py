@@ -1,10 +1,13 @@
 """The training and evaluation loops under a `tf.distribute` strategy.
 
-The trainer owns the strategy, the optimizer step (loss scaling across
-replicas and for float16, the non-finite guard, XLA), the moving average of
-the weights, checkpoints, summaries and the loop; the task supplies the
-model, the inputs, the loss and the metrics. `steps_per_loop` training steps
-run inside one `tf.function` call.
+The trainer owns the strategy, the optimizer step (`train_step`: loss
+scaling across replicas and for float16, gradient accumulation and clipping,
+the non-finite guard, XLA), the moving average of the weights, checkpoints,
+summaries and the loop; the task supplies the model, the inputs, the loss and
+the metrics. `steps_per_loop` training steps run inside one `tf.function`
+call. A step is one optimizer update: `train_steps`, the intervals, the
+learning-rate schedule and `global_step` count updates, and with
+`gradient_accumulation_steps` N a step reads N batches.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from official.core import checkpoints, distribute
+from official.core import checkpoints, distribute, train_step
 from official.core import hooks as hooks_lib
 from official.core.base_task import Task
 from official.core.experiment_config import ExperimentConfig
@@ -84,15 +87,31 @@ class Trainer:
         trainer_config = config.trainer
 
         self.is_chief = distribute.is_chief(strategy)
+        self.accumulation_steps = trainer_config.optimizer_config.gradient_accumulation_steps
+        if self.accumulation_steps < 1:
+            raise ValueError(
+                "trainer.optimizer_config.gradient_accumulation_steps must be >= 1 "
+                f"(1 = no accumulation). Received: {self.accumulation_steps}."
+            )
+        # Examples per optimizer update.
+        self.examples_per_step = (
+            config.task.train_data.global_batch_size * self.accumulation_steps
+        )
         with strategy.scope():
             self.model = task.build_model()
             if strategy.num_replicas_in_sync > 1:
                 _synchronize_batch_norm(self.model)
             optimizer = optimizer_factory.build_optimizer(
                 optimizer_factory.scale_learning_rate(
-                    trainer_config.optimizer_config,
-                    config.task.train_data.global_batch_size,
+                    trainer_config.optimizer_config, self.examples_per_step
                 )
+            )
+            # Several replicas: the trainer clips the gradient summed over
+            # them (Keras would clip each replica's share).
+            self.clipping = (
+                train_step.take_clipping(optimizer)
+                if strategy.num_replicas_in_sync > 1
+                else None
             )
             if config.runtime.mixed_precision_dtype == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -117,6 +136,11 @@ class Trainer:
                 ExponentialMovingAverage(self.model.trainable_variables, trainer_config.ema_decay)
                 if trainer_config.ema_decay > 0
                 else None
+            )
+            self.accumulators = (
+                train_step.make_accumulators(self.model.trainable_variables)
+                if self.accumulation_steps > 1
+                else []
             )
         # Metrics live outside the strategy and are updated in cross-replica
         # context with every replica's local results.
@@ -230,59 +254,6 @@ class Trainer:
         for replica_labels, replica_outputs in zip(local_labels, local_outputs):
             self.task.update_metrics(metrics, replica_labels, replica_outputs)
 
-    def _build_train_loop(self):
-        model, optimizer, task = self.model, self.optimizer, self.task
-        strategy = self.strategy
-        skip_nonfinite = self.config.trainer.nonfinite_policy == "skip"
-
-        def replica_step(inputs):
-            features, labels = inputs
-            with tf.GradientTape() as tape:
-                outputs = model(features, training=True)
-                loss = task.build_losses(labels, outputs, aux_losses=model.losses)
-                # Gradients are summed across replicas.
-                scaled_loss = loss / strategy.num_replicas_in_sync
-                scaled_loss = optimizer.scale_loss(scaled_loss)
-            grads = tape.gradient(scaled_loss, model.trainable_variables)
-            if skip_nonfinite:
-                # Every replica skips when any replica's loss is not finite.
-                bad = 1.0 - tf.cast(tf.math.is_finite(loss), tf.float32)
-                ctx = tf.distribute.get_replica_context()
-                finite = ctx.all_reduce(tf.distribute.ReduceOp.SUM, bad) < 0.5
-
-                def apply():
-                    optimizer.apply(grads, model.trainable_variables)
-                    return tf.constant(0, tf.int64)
-
-                skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
-            else:
-                optimizer.apply(grads, model.trainable_variables)
-                skipped = tf.constant(0, tf.int64)
-            return loss, labels, outputs, skipped
-
-        if self.config.trainer.jit_compile:
-            replica_step = tf.function(replica_step, jit_compile=True)
-
-        @tf.function
-        def train_loop(iterator, num_steps):
-            for _ in tf.range(num_steps):
-                loss, labels, outputs, skipped = strategy.run(
-                    replica_step, args=(next(iterator),)
-                )
-                skipped = tf.minimum(
-                    strategy.reduce(tf.distribute.ReduceOp.SUM, skipped, axis=None), 1
-                )
-                self.skipped_steps.assign_add(skipped)
-                if skipped == 0:
-                    self._update_metrics(
-                        self.train_loss, self.train_metrics, loss, labels, outputs
-                    )
-                    if self.ema is not None:
-                        self.ema.update()
-                self.global_step.assign_add(1)
-
-        return train_loop
-
     def _build_eval_step(self):
         model, task = self.model, self.task
 
@@ -354,19 +325,39 @@ class Trainer:
 
         return signal.signal(signal.SIGTERM, handler)
 
+    def _preemption_requested(self) -> bool:
+        """Whether this worker or any peer got SIGTERM.
+
+        Called by every worker after every loop: under multi-worker training
+        the flags are summed over workers, so that all of them save the same
+        step and stop together.
+        """
+        requested = self._stop_requested.is_set()
+        if not distribute.is_multi_worker(self.strategy):
+            return requested
+        flag = tf.constant(1.0 if requested else 0.0)
+        total = self.strategy.reduce(
+            tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: flag), axis=None
+        )
+        if total > 0 and not requested:
+            logging.warning("A peer worker got SIGTERM: saving a checkpoint and stopping.")
+        return bool(total > 0)
+
     # ---- loops ------------------------------------------------------------
 
     def train(self, train_dataset, eval_dataset=None) -> dict[str, float]:
         """Trains to `trainer.train_steps`, evaluating and checkpointing on the way.
 
         Both datasets come from `distribute_inputs`. On SIGTERM, saves a
-        checkpoint after the current loop and raises `Preempted`.
+        checkpoint after the current loop and raises `Preempted`; under
+        multi-worker training a SIGTERM to any worker stops all of them at
+        the same step, each raising `Preempted`.
         """
         cfg = self.config.trainer
         if self._train_loop_fn is None:
-            self._train_loop_fn = self._build_train_loop()
+            self._train_loop_fn = train_step.build_train_loop(self)
         iterator = iter(train_dataset)
-        global_batch = self.config.task.train_data.global_batch_size
+        global_batch = self.examples_per_step
         step = int(self.global_step.numpy())
         first_step = step
         if step >= cfg.train_steps:
@@ -389,7 +380,7 @@ class Trainer:
                     eval_logs = self.evaluate(eval_dataset)
                 if self.stop_training and step % cfg.checkpoint_interval and not at_end:
                     self.save_checkpoint()
-                if self._stop_requested.is_set() and not at_end:
+                if not at_end and self._preemption_requested():
                     if step % cfg.checkpoint_interval:
                         self.save_checkpoint()
                     raise Preempted(

@@ -1,19 +1,20 @@
-"""Learning-rate schedules that Keras does not provide: constant and warmup.
+"""Learning-rate schedules that Keras does not provide: constant, warmup, poly.
 
-Both are serializable (`get_config` / `from_config`) and accept an int or
+All are serializable (`get_config` / `from_config`) and accept an int or
 float step, eager or inside `tf.function`.
 
 Example:
 ```python
 import keras
 from official.modeling.optimization.lr_schedules import (
-    ConstantLearningRate, LinearWarmup)
+    ConstantLearningRate, LinearWarmup, PolyDecay)
 
 after = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=100)
 schedule = LinearWarmup(after, warmup_steps=10, warmup_learning_rate=0.0)
 float(schedule(5))   # -> 0.5 * after(10), halfway up the ramp
 float(schedule(50))  # -> after(50), the raw step (not 50 - 10)
 float(ConstantLearningRate(0.01)(123))  # -> 0.01
+float(PolyDecay(0.01, decay_steps=100)(50))  # -> 0.01 * 0.5 ** 0.9
 ```
 """
 
@@ -137,3 +138,65 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
             config["after_warmup"]
         )
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="official")
+class PolyDecay(keras.optimizers.schedules.PolynomialDecay):
+    """The "poly" schedule of DeepLab, PSPNet and EncNet.
+
+    `(initial_learning_rate - end_learning_rate) * (1 - step / decay_steps)
+    ** power + end_learning_rate`, held at `end_learning_rate` after
+    `decay_steps`. Keras' `PolynomialDecay` with the segmentation defaults:
+    power 0.9 and an end rate of 0 (Keras': 1.0 and 1e-4).
+
+    Args:
+        initial_learning_rate: float, the rate at step 0.
+        decay_steps: int > 0, steps to reach `end_learning_rate` (usually
+            the training steps).
+        power: float, the exponent. Defaults to 0.9.
+        end_learning_rate: float. Defaults to 0.0.
+        name: str. Defaults to "PolyDecay".
+
+    Call arguments:
+        step: int or float scalar (tensor), the optimizer step.
+
+    Returns:
+        A float32 scalar tensor.
+
+    Example:
+    ```python
+    from official.modeling.optimization.lr_schedules import PolyDecay
+    schedule = PolyDecay(0.01, decay_steps=100)
+    [round(float(schedule(s)), 6) for s in (0, 100, 200)]  # -> [0.01, 0.0, 0.0]
+    ```
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: int,
+        power: float = 0.9,
+        end_learning_rate: float = 0.0,
+        name: str = "PolyDecay",
+    ):
+        if not isinstance(decay_steps, int) or decay_steps <= 0:
+            raise ValueError(
+                f"`decay_steps` must be an int > 0. Received: decay_steps={decay_steps!r}."
+            )
+        super().__init__(
+            initial_learning_rate,
+            decay_steps,
+            end_learning_rate=end_learning_rate,
+            power=power,
+            cycle=False,
+            name=name,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "power": self.power,
+            "end_learning_rate": self.end_learning_rate,
+            "name": self.name,
+        }

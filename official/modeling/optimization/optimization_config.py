@@ -30,7 +30,8 @@ class OptimizerConfig(Config):
 class LearningRateConfig(Config):
     """A learning-rate schedule from the SCHEDULES registry.
 
-    `type` is one of constant, stepwise, cosine, polynomial, exponential;
+    `type` is one of constant, stepwise, cosine, polynomial, poly (power 0.9
+    to 0, DeepLab's), exponential;
     `params` are that schedule's keyword arguments, durations in steps
     (e.g. `{"initial_learning_rate": 0.1, "decay_steps": 1000}`); warmup is
     set by `WarmupConfig`, not by the schedule's own warmup arguments.
@@ -71,6 +72,12 @@ class OptimizationConfig(Config):
     `reference_batch_size` > 0 states the global batch size the learning
     rates are given for: at another batch size they scale by the linear rule
     (`batch / reference_batch_size`). 0 pins the rates as written.
+    `gradient_accumulation_steps` = N > 1 sums the gradients of N
+    consecutive batches and applies them as one update: a training step (as
+    counted by `trainer.train_steps`, the intervals and the learning-rate
+    schedule) is then one optimizer update over N batches, i.e. N *
+    `global_batch_size` examples, and that is the batch size the linear
+    learning-rate rule uses.
     """
 
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
@@ -81,6 +88,7 @@ class OptimizationConfig(Config):
     weight_decay: float = 0.0
     global_clipnorm: float = 0.0
     reference_batch_size: int = 0
+    gradient_accumulation_steps: int = 1
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -92,4 +100,10 @@ class OptimizationConfig(Config):
             raise ValueError(
                 f"{where}.reference_batch_size must be >= 0 (0 = no scaling). "
                 f"Received: {self.reference_batch_size}."
+            )
+        steps = self.gradient_accumulation_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(
+                f"{where}.gradient_accumulation_steps must be an integer >= 1 "
+                f"(1 = no accumulation). Received: {steps!r}."
             )

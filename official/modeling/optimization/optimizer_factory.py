@@ -2,7 +2,8 @@
 
 Optimizers (registry `OPTIMIZERS`): sgd, adam, adamw, lamb, rmsprop, the
 Keras 3 classes themselves. Schedules (registry `SCHEDULES`): constant,
-stepwise (`PiecewiseConstantDecay`), cosine, polynomial, exponential. The
+stepwise (`PiecewiseConstantDecay`), cosine, polynomial, poly (`PolyDecay`:
+power 0.9 to 0, as in DeepLab), exponential. The
 registered constructor's signature is the schema of `params`.
 
 The learning rate, decoupled weight decay and global gradient clipping have
@@ -45,6 +46,7 @@ from official.core.registries import OPTIMIZERS, SCHEDULES
 from official.modeling.optimization.lr_schedules import (
     ConstantLearningRate,
     LinearWarmup,
+    PolyDecay,
 )
 from official.modeling.optimization.optimization_config import OptimizationConfig
 
@@ -58,6 +60,7 @@ SCHEDULES.register("constant")(ConstantLearningRate)
 SCHEDULES.register("stepwise")(keras.optimizers.schedules.PiecewiseConstantDecay)
 SCHEDULES.register("cosine")(keras.optimizers.schedules.CosineDecay)
 SCHEDULES.register("polynomial")(keras.optimizers.schedules.PolynomialDecay)
+SCHEDULES.register("poly")(PolyDecay)
 SCHEDULES.register("exponential")(keras.optimizers.schedules.ExponentialDecay)
 
 # Variable names (`variable.name`, e.g. "bias" of "dense/bias") that weight
@@ -72,6 +75,8 @@ _TRAINER_OWNED = {
     "ema_momentum": "trainer.ema_decay",
     "ema_overwrite_frequency": "trainer.ema_decay",
     "loss_scale_factor": "runtime.mixed_precision_dtype",
+    # Keras evaluates the schedule per accumulated batch, not per update.
+    "gradient_accumulation_steps": "trainer.optimizer_config.gradient_accumulation_steps",
 }
 # Schedule arguments (CosineDecay's own warmup) replaced by `warmup`.
 _SCHEDULE_RESERVED = ("warmup_steps", "warmup_target")

@@ -14,3 +14,9 @@ import official.vision.tasks.image_classification  # noqa: F401
 import official.vision.experiments  # noqa: F401
 import official.vision.experiments_mobile  # noqa: F401
 import official.vision.experiments_vit  # noqa: F401
+import official.vision.heads.fcn_head  # noqa: F401
+import official.vision.heads.deeplabv3_head  # noqa: F401
+import official.vision.heads.deeplabv3plus_head  # noqa: F401
+import official.vision.heads.encnet_head  # noqa: F401
+import official.vision.tasks.semantic_segmentation  # noqa: F401
+import official.vision.experiments_segmentation  # noqa: F401

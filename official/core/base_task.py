@@ -49,6 +49,12 @@ class Task(abc.ABC):
         for metric in metrics:
             metric.update_state(labels, outputs)
 
+    def eval_report(self, logs: dict[str, float]) -> str:
+        """Extra text the trainer logs after an evaluation's one-line summary
+        (e.g. a per-class table); empty for none."""
+        del logs
+        return ""
+
     # ---- export hooks -----------------------------------------------------
 
     @abc.abstractmethod

@@ -41,10 +41,39 @@ def checkpoint_step(path: str) -> int:
     return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
+def untracked_variables(model: keras.Model) -> list[str]:
+    """Paths of the model variables a `tf.train.Checkpoint` cannot see.
+
+    TensorFlow checkpoints follow attributes; a Keras 3 layer that keeps
+    sublayers in a plain Python list or dict has their variables in
+    `model.variables` but not in the checkpoint's object graph, so they are
+    neither saved nor restored, silently.
+    """
+    seen = {id(obj) for obj in tf.train.TrackableView(model).descendants()}
+    # `weights`, not `variables`: the dropout layers' random-generator states
+    # are left out of checkpoints by Keras itself.
+    return [v.path for v in model.weights if id(v) not in seen]
+
+
+def check_checkpointable(model: keras.Model) -> None:
+    """Raises ValueError naming the variables checkpoints would not save."""
+    missing = untracked_variables(model)
+    if missing:
+        shown = ", ".join(missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise ValueError(
+            f"{len(missing)} variable(s) of model {model.name!r} are invisible to "
+            f"checkpoints and would be neither saved nor restored: {shown}{more}. "
+            "Their layers are held in a plain list or dict inside a layer; keep "
+            "each sublayer in its own attribute (self.branch_0 = ...)."
+        )
+
+
 def restore_model(model: keras.Model, path: str) -> str:
     """Restores the model's weights from a trainer checkpoint.
 
-    Every model variable must be restored; the optimizer's state in the
+    Every model variable must be restored (and visible to checkpoints:
+    `check_checkpointable`); the optimizer's state in the
     checkpoint is ignored. When the checkpoint holds a moving average of the
     weights (`trainer.ema_decay` > 0), the model gets the averages. Returns
     the resolved checkpoint prefix.
@@ -52,6 +81,7 @@ def restore_model(model: keras.Model, path: str) -> str:
     from official.modeling.ema import ExponentialMovingAverage
 
     prefix = resolve_checkpoint(path)
+    check_checkpointable(model)
     names = {name for name, _ in tf.train.list_variables(prefix)}
     has_ema = any(name.startswith("ema/") for name in names)
     objects = {"model": model}

@@ -149,6 +149,7 @@ class Trainer:
         self.eval_loss = keras.metrics.Mean("loss")
         self.eval_metrics = task.build_metrics(training=False)
 
+        checkpoints.check_checkpointable(self.model)
         objects = dict(
             model=self.model,
             optimizer=self.optimizer,
@@ -456,6 +457,9 @@ class Trainer:
         logs = {"loss": _scalar(self.eval_loss.result())}
         logs.update({m.name: _scalar(m.result()) for m in self.eval_metrics})
         logging.info("eval  | step %d | %s", step, _format_logs(logs))
+        report = self.task.eval_report(logs)
+        if report:
+            logging.info("eval  | step %d | %s", step, report.replace("\n", "\n      "))
         self._write_summaries("validation", logs, step)
         if self.is_chief:
             path = os.path.join(self.model_dir, "eval_results.json")

@@ -118,6 +118,17 @@ class SemanticSegmentationTask(Task):
             ]
         return metrics
 
+    def eval_report(self, logs: dict[str, float]) -> str:
+        """The per-class IoU table of an evaluation (NaN: class never seen)."""
+        names = self.class_names()
+        width = max(len(name) for name in names)
+        lines = [f"{'class':<{width}}  IoU"]
+        for name in names:
+            value = logs.get(_metric_name(name), float("nan"))
+            lines.append(f"{name:<{width}}  {value:.4f}")
+        lines.append(f"{'mean':<{width}}  {logs.get('mean_iou', float('nan')):.4f}")
+        return "\n".join(lines)
+
     def update_metrics(self, metrics: list, labels: Any, outputs: Any) -> None:
         classes = tf.argmax(outputs["logits"], axis=-1, output_type=tf.int32)
         for metric in metrics:

@@ -90,6 +90,18 @@ def test_train_and_eval_logs_per_class_iou(trained):
     assert results["step"] == 4 and results["mean_iou"] == pytest.approx(logs["mean_iou"])
 
 
+def test_eval_report_is_a_per_class_table(trained, shapes_dir):
+    _, _, logs = trained
+    task = task_factory.get_task(tiny_config(shapes_dir).task)
+    lines = task.eval_report(logs).splitlines()
+    assert lines[0].split() == ["class", "IoU"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "background", "circle", "square", "triangle", "mean"
+    ]
+    assert float(lines[1].split()[1]) == pytest.approx(logs["iou/background"], abs=1e-4)
+    assert float(lines[-1].split()[1]) == pytest.approx(logs["mean_iou"], abs=1e-4)
+
+
 def test_two_replicas_evaluate_to_the_same_numbers(trained, shapes_dir):
     """The replicas' confusion matrices are summed, not their mIoUs averaged."""
     _, model_dir, logs = trained

@@ -195,10 +195,7 @@ def convert_coco(
         "masks": include_masks,
         "skipped": skipped_images,
     }
-    with tf.io.gfile.GFile(
-        os.path.join(output_dir, f"{prefix}-summary.json"), "w"
-    ) as f:
-        json.dump(summary, f, indent=2)
+    tw.write_summary(output_dir, prefix, summary)
     return summary
 
 
@@ -215,17 +212,14 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from tools.tool_flags import parse_flags
+    from tools.tool_flags import parse_flags, run_and_report
 
-    exit_code = parse_flags(FLAGS, argv, __doc__)
+    required = ("annotations_file", "image_dir", "output_dir")
+    exit_code = parse_flags(FLAGS, argv, __doc__, required=required)
     if exit_code is not None:
         return exit_code
-    for name in ("annotations_file", "image_dir", "output_dir"):
-        if not FLAGS[name].value:
-            print(f"--{name} is required.", file=sys.stderr)
-            return 2
-    try:
-        summary = convert_coco(
+    return run_and_report(
+        lambda: convert_coco(
             FLAGS.annotations_file,
             FLAGS.image_dir,
             FLAGS.output_dir,
@@ -235,12 +229,9 @@ def main(argv: list[str]) -> int:
             FLAGS.seed,
             FLAGS.num_workers,
             FLAGS.progress,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(format_summary(summary))
-    return 0
+        ),
+        format_summary,
+    )
 
 
 if __name__ == "__main__":

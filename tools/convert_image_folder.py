@@ -20,7 +20,6 @@ Train with `task.train_data.input_path=OUTPUT_DIR/train-*.tfrecord`.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
@@ -111,9 +110,7 @@ def convert_image_folder(
         "skipped": skipped,
         "not_images": folder.skipped,
     }
-    summary_path = os.path.join(output_dir, f"{prefix}-summary.json")
-    with tf.io.gfile.GFile(summary_path, "w") as f:
-        json.dump(summary, f, indent=2)
+    tw.write_summary(output_dir, prefix, summary)
     return summary
 
 
@@ -132,17 +129,13 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from tools.tool_flags import parse_flags
+    from tools.tool_flags import parse_flags, run_and_report
 
-    exit_code = parse_flags(FLAGS, argv, __doc__)
+    exit_code = parse_flags(FLAGS, argv, __doc__, required=("input_dir", "output_dir"))
     if exit_code is not None:
         return exit_code
-    for name in ("input_dir", "output_dir"):
-        if not FLAGS[name].value:
-            print(f"--{name} is required.", file=sys.stderr)
-            return 2
-    try:
-        summary = convert_image_folder(
+    return run_and_report(
+        lambda: convert_image_folder(
             FLAGS.input_dir,
             FLAGS.output_dir,
             FLAGS.prefix,
@@ -150,12 +143,9 @@ def main(argv: list[str]) -> int:
             FLAGS.seed,
             FLAGS.num_workers,
             FLAGS.progress,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(format_summary(summary))
-    return 0
+        ),
+        format_summary,
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import io
-import json
 import os
 import random
 import sys
@@ -230,10 +229,7 @@ def convert_voc_segmentation(
         },
         "skipped": skipped,
     }
-    with tf.io.gfile.GFile(
-        os.path.join(output_dir, f"{prefix}-summary.json"), "w"
-    ) as f:
-        json.dump(summary, f, indent=2)
+    tw.write_summary(output_dir, prefix, summary)
     return summary
 
 
@@ -250,17 +246,13 @@ def format_summary(summary: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from tools.tool_flags import parse_flags
+    from tools.tool_flags import parse_flags, run_and_report
 
-    exit_code = parse_flags(FLAGS, argv, __doc__)
+    exit_code = parse_flags(FLAGS, argv, __doc__, required=("voc_root", "output_dir"))
     if exit_code is not None:
         return exit_code
-    for name in ("voc_root", "output_dir"):
-        if not FLAGS[name].value:
-            print(f"--{name} is required.", file=sys.stderr)
-            return 2
-    try:
-        summary = convert_voc_segmentation(
+    return run_and_report(
+        lambda: convert_voc_segmentation(
             FLAGS.voc_root,
             FLAGS.split,
             FLAGS.output_dir,
@@ -271,12 +263,9 @@ def main(argv: list[str]) -> int:
             FLAGS.seed,
             FLAGS.num_workers,
             FLAGS.progress,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(format_summary(summary))
-    return 0
+        ),
+        format_summary,
+    )
 
 
 if __name__ == "__main__":

@@ -19,16 +19,23 @@ assert parse_flags(FLAGS, ["prog", "--stepz=5"], "A tool.") == 2
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from absl import flags
 
 
-def parse_flags(flag_values: flags.FlagValues, argv: list[str], doc: str | None) -> int | None:
+def parse_flags(
+    flag_values: flags.FlagValues,
+    argv: list[str],
+    doc: str | None,
+    required: Sequence[str] = (),
+) -> int | None:
     """Parses `argv` (program name first) into `flag_values`.
 
     Returns None when the tool should go on; otherwise the exit code: 0 after
     printing `doc` and the flags for `--help` / `-h`, 2 after printing what
-    was wrong with the command line.
+    was wrong with the command line (including a `required` flag left empty).
     """
     if any(arg in ("--help", "-h", "--helpfull") for arg in argv[1:]):
         print((doc or "").strip() + "\n\nflags:\n" + flag_values.get_help())
@@ -39,4 +46,20 @@ def parse_flags(flag_values: flags.FlagValues, argv: list[str], doc: str | None)
     except flags.Error as e:
         print(f"error: {e} (see --help)", file=sys.stderr)
         return 2
+    for name in required:
+        if not flag_values[name].value:
+            print(f"error: --{name} is required (see --help).", file=sys.stderr)
+            return 2
     return None
+
+
+def run_and_report(run: Callable[[], Any], describe: Callable[[Any], str]) -> int:
+    """Calls `run()` and prints `describe(result)`: exit code 0; a bad path
+    or value (FileNotFoundError, ValueError) is printed as one line: 1."""
+    try:
+        result = run()
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(describe(result))
+    return 0

@@ -142,3 +142,13 @@ class ShardedTFRecordWriter:
             self.close()
         else:
             self.abort()
+
+
+def write_summary(output_dir: str, prefix: str, summary: Mapping[str, Any]) -> str:
+    """Writes a converter's summary as `output_dir/PREFIX-summary.json`; returns the path."""
+    import json
+
+    path = os.path.join(output_dir, f"{prefix}-summary.json")
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(summary, f, indent=2)
+    return path

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
+from official.datasets import generated_dataset
 from official.datasets.synthetic import classification_example
 from official.datasets.tfrecord_writer import shard_name
 
@@ -48,8 +48,6 @@ NUM_CLASSES = 10
 NUM_EXAMPLES = 1797
 VALIDATION_FRACTION = 0.2
 SPLIT_SEED = 0
-_MANIFEST = "manifest.json"
-_LABELS = "labels.txt"
 _VERSION = 1
 
 
@@ -80,51 +78,6 @@ def to_rgb_uint8(images: np.ndarray, image_size: int) -> np.ndarray:
     return np.repeat(gray, 3, axis=-1)
 
 
-def _count_records(path: str) -> int:
-    return int(tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda n, _: n + 1))
-
-
-def _is_complete(output_dir: str, manifest: dict[str, Any]) -> bool:
-    """True when every file of `manifest` exists with its recorded count."""
-    path = os.path.join(output_dir, _MANIFEST)
-    if not tf.io.gfile.exists(path):
-        return False
-    with tf.io.gfile.GFile(path) as f:
-        try:
-            written = json.load(f)
-        except json.JSONDecodeError:
-            return False
-    if written != manifest:
-        return False
-    if not tf.io.gfile.exists(os.path.join(output_dir, _LABELS)):
-        return False
-    for name, count in manifest["files"].items():
-        file_path = os.path.join(output_dir, name)
-        if not tf.io.gfile.exists(file_path) or _count_records(file_path) != count:
-            return False
-    return True
-
-
-def _summary(
-    output_dir: str, manifest: dict[str, Any], skipped: bool
-) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "output_dir": output_dir,
-        "image_size": manifest["image_size"],
-        "num_classes": NUM_CLASSES,
-        "labels_path": os.path.join(output_dir, _LABELS),
-        "skipped": skipped,
-    }
-    for split in ("train", "validation"):
-        names = sorted(n for n in manifest["files"] if n.startswith(f"{split}-"))
-        summary[split] = {
-            "files": [os.path.join(output_dir, n) for n in names],
-            "pattern": os.path.join(output_dir, f"{split}-*.tfrecord"),
-            "num_examples": sum(manifest["files"][n] for n in names),
-        }
-    return summary
-
-
 def write_digits_tfrecords(
     output_dir: str,
     image_size: int = 32,
@@ -144,20 +97,10 @@ def write_digits_tfrecords(
     """
     if image_size < 8:
         raise ValueError(f"image_size must be >= 8. Received: image_size={image_size}.")
-    if len(num_shards) != 2 or min(num_shards) < 1:
-        raise ValueError(
-            "num_shards must be (train, validation) positive ints. Received: "
-            f"num_shards={num_shards!r}."
-        )
     splits = load_split()
-    plan: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    files: dict[str, int] = {}
-    for split, shards in zip(("train", "validation"), num_shards):
-        images, labels = splits[split]
-        for index, chunk in enumerate(np.array_split(np.arange(len(labels)), shards)):
-            name = shard_name(split, index, shards)
-            plan[name] = (images[chunk], labels[chunk])
-            files[name] = len(chunk)
+    files = generated_dataset.shard_plan(
+        {split: len(labels) for split, (_, labels) in splits.items()}, num_shards
+    )
     manifest = {
         "version": _VERSION,
         "source": "sklearn.datasets.load_digits",
@@ -167,31 +110,24 @@ def write_digits_tfrecords(
         "num_shards": list(num_shards),
         "files": files,
     }
-    if _is_complete(output_dir, manifest):
-        logging.info(
-            "Digits TFRecords already complete in %s; not rewritten.", output_dir
-        )
-        return _summary(output_dir, manifest, skipped=True)
 
-    tf.io.gfile.makedirs(output_dir)
-    manifest_path = os.path.join(output_dir, _MANIFEST)
-    if tf.io.gfile.exists(manifest_path):  # Invalidate before rewriting.
-        tf.io.gfile.remove(manifest_path)
-    for name, (images, labels) in plan.items():
-        path = os.path.join(output_dir, name)
-        tmp_path = path + ".tmp"
-        with tf.io.TFRecordWriter(tmp_path) as writer:
-            for image, label in zip(to_rgb_uint8(images, image_size), labels):
-                writer.write(
-                    classification_example(image, int(label), "png").SerializeToString()
-                )
-        tf.io.gfile.rename(tmp_path, path, overwrite=True)
-    with tf.io.gfile.GFile(os.path.join(output_dir, _LABELS), "w") as f:
-        f.write("".join(f"{i}\n" for i in range(NUM_CLASSES)))
-    with tf.io.gfile.GFile(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    logging.info("Wrote %d digits examples to %s.", sum(files.values()), output_dir)
-    return _summary(output_dir, manifest, skipped=False)
+    def write_files():
+        for split, shards in zip(generated_dataset.SPLITS, num_shards):
+            images, labels = splits[split]
+            for index, chunk in enumerate(np.array_split(np.arange(len(labels)), shards)):
+                path = os.path.join(output_dir, shard_name(split, index, shards))
+                tmp_path = path + ".tmp"
+                with tf.io.TFRecordWriter(tmp_path) as writer:
+                    for image, label in zip(
+                        to_rgb_uint8(images[chunk], image_size), labels[chunk]
+                    ):
+                        example = classification_example(image, int(label), "png")
+                        writer.write(example.SerializeToString())
+                tf.io.gfile.rename(tmp_path, path, overwrite=True)
+
+    return generated_dataset.write_once(
+        output_dir, manifest, [str(i) for i in range(NUM_CLASSES)], write_files, "Digits"
+    )
 
 
 def main(argv: list[str]) -> None:

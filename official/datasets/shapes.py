@@ -38,19 +38,16 @@ assert summary["validation"]["num_examples"] == 4
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
+from official.datasets import generated_dataset
 from official.datasets import tfrecord_writer as tw
 
 CLASS_NAMES = ("background", "circle", "square", "triangle")
 NUM_CLASSES = len(CLASS_NAMES)
-_MANIFEST = "manifest.json"
-_LABELS = "labels.txt"
 _VERSION = 1
 
 
@@ -112,37 +109,6 @@ def segmentation_example(image: np.ndarray, mask: np.ndarray) -> tf.train.Exampl
     )
 
 
-def _summary(output_dir: str, manifest: dict[str, Any], skipped: bool) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "output_dir": output_dir,
-        "image_size": manifest["image_size"],
-        "num_classes": NUM_CLASSES,
-        "labels_path": os.path.join(output_dir, _LABELS),
-        "skipped": skipped,
-    }
-    for split in ("train", "validation"):
-        names = sorted(n for n in manifest["files"] if n.startswith(f"{split}-"))
-        summary[split] = {
-            "files": [os.path.join(output_dir, n) for n in names],
-            "pattern": os.path.join(output_dir, f"{split}-*.tfrecord"),
-            "num_examples": sum(manifest["files"][n] for n in names),
-        }
-    return summary
-
-
-def _is_complete(output_dir: str, manifest: dict[str, Any]) -> bool:
-    path = os.path.join(output_dir, _MANIFEST)
-    if not tf.io.gfile.exists(path):
-        return False
-    with tf.io.gfile.GFile(path) as f:
-        try:
-            if json.load(f) != manifest:
-                return False
-        except json.JSONDecodeError:
-            return False
-    return all(tf.io.gfile.exists(os.path.join(output_dir, n)) for n in manifest["files"])
-
-
 def write_shapes_tfrecords(
     output_dir: str,
     num_train: int = 1024,
@@ -173,18 +139,9 @@ def write_shapes_tfrecords(
             "num_train and num_validation must be >= 1. Received: "
             f"num_train={num_train}, num_validation={num_validation}."
         )
-    if len(num_shards) != 2 or min(num_shards) < 1:
-        raise ValueError(
-            "num_shards must be (train, validation) positive ints. Received: "
-            f"num_shards={num_shards!r}."
-        )
-    files = {}
-    for split, count, shards in (
-        ("train", num_train, num_shards[0]),
-        ("validation", num_validation, num_shards[1]),
-    ):
-        for index, chunk in enumerate(np.array_split(np.arange(count), shards)):
-            files[tw.shard_name(split, index, shards)] = len(chunk)
+    files = generated_dataset.shard_plan(
+        {"train": num_train, "validation": num_validation}, num_shards
+    )
     manifest = {
         "version": _VERSION,
         "seed": seed,
@@ -192,28 +149,18 @@ def write_shapes_tfrecords(
         "num_shards": list(num_shards),
         "files": files,
     }
-    if _is_complete(output_dir, manifest):
-        logging.info("Shapes TFRecords already complete in %s; not rewritten.", output_dir)
-        return _summary(output_dir, manifest, skipped=True)
 
-    tf.io.gfile.makedirs(output_dir)
-    manifest_path = os.path.join(output_dir, _MANIFEST)
-    if tf.io.gfile.exists(manifest_path):  # Invalidate before rewriting.
-        tf.io.gfile.remove(manifest_path)
-    rng = np.random.default_rng(seed)
-    for split, count, shards in (
-        ("train", num_train, num_shards[0]),
-        ("validation", num_validation, num_shards[1]),
-    ):
-        with tw.ShardedTFRecordWriter(output_dir, split, shards) as writer:
-            for _ in range(count):
-                writer.write(segmentation_example(*generate_one(image_size, rng)))
-    with tf.io.gfile.GFile(os.path.join(output_dir, _LABELS), "w") as f:
-        f.write("".join(f"{name}\n" for name in CLASS_NAMES))
-    with tf.io.gfile.GFile(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    logging.info("Wrote %d shapes examples to %s.", num_train + num_validation, output_dir)
-    return _summary(output_dir, manifest, skipped=False)
+    def write_files():
+        rng = np.random.default_rng(seed)
+        for split, count, shards in (
+            ("train", num_train, num_shards[0]),
+            ("validation", num_validation, num_shards[1]),
+        ):
+            with tw.ShardedTFRecordWriter(output_dir, split, shards) as writer:
+                for _ in range(count):
+                    writer.write(segmentation_example(*generate_one(image_size, rng)))
+
+    return generated_dataset.write_once(output_dir, manifest, CLASS_NAMES, write_files, "Shapes")
 
 
 def main(argv: list[str]) -> None:

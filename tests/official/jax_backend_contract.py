@@ -41,6 +41,7 @@ LAYERS = {
     "FusedInvertedBottleneck": ({"filters": 4, "expand_ratio": 2, "se_ratio": 0.25},
                                 _images(8, 4)),
     "SqueezeExcite": ({"ratio": 0.25}, _images(4, 8)),
+    "FusedBatchNormalization": ({"momentum": 0.9}, _images(4, 3)),
     "StochasticDepth": ({"rate": 0.2}, _images(4, 3)),
     "PatchEmbedding": ({"hidden_size": 8, "patch_size": 4}, _images(8)),
     "PositionEmbedding": ({}, RNG.normal(size=(2, 5, 8)).astype("float32")),

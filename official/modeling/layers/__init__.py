@@ -2,9 +2,10 @@
 
 from official.modeling.layers.bottleneck_block import BottleneckBlock
 from official.modeling.layers.conv_norm_act import ConvNormAct
+from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
 from official.modeling.layers.residual_block import ResidualBlock
 
-__all__ = ["BottleneckBlock", "ConvNormAct", "ResidualBlock"]
+__all__ = ["BottleneckBlock", "ConvNormAct", "FusedBatchNormalization", "ResidualBlock"]
 
 from official.modeling.layers.channel_rounding import make_divisible  # noqa: E402
 from official.modeling.layers.fused_inverted_bottleneck import (  # noqa: E402

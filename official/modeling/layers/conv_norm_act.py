@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
+
 
 @keras.saving.register_keras_serializable(package="official")
 class ConvNormAct(keras.layers.Layer):
@@ -88,7 +90,7 @@ class ConvNormAct(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="conv",
         )
-        self.norm = keras.layers.BatchNormalization(
+        self.norm = FusedBatchNormalization(
             momentum=norm_momentum,
             epsilon=norm_epsilon,
             synchronized=use_sync_bn,

@@ -6,6 +6,7 @@ import keras
 
 from official.modeling.layers.channel_rounding import make_divisible
 from official.modeling.layers.conv_norm_act import ConvNormAct
+from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
 from official.modeling.layers.squeeze_excite import SqueezeExcite
 from official.modeling.layers.stochastic_depth import StochasticDepth
 
@@ -182,7 +183,7 @@ class InvertedBottleneck(keras.layers.Layer):
         )
         self.depthwise.build(shape)
         shape = self.depthwise.compute_output_shape(shape)
-        self.depthwise_norm = keras.layers.BatchNormalization(
+        self.depthwise_norm = FusedBatchNormalization(
             momentum=self.norm_momentum,
             epsilon=self.norm_epsilon,
             synchronized=self.use_sync_bn,

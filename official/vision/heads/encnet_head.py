@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from official.core.registries import HEADS
-from official.modeling.layers import ConvNormAct
+from official.modeling.layers import ConvNormAct, FusedBatchNormalization
 from official.vision.heads.encoding import Encoding
 from official.vision.heads.segmentation_head import SegmentationHead
 
@@ -59,7 +59,7 @@ class EncNetHead(SegmentationHead):
         # The encoding and its normalization run in float32 under mixed
         # precision (squared distances overflow float16).
         self.encoding = Encoding(num_codewords, dtype="float32", name="encoding")
-        self.encoding_norm = keras.layers.BatchNormalization(
+        self.encoding_norm = FusedBatchNormalization(
             axis=1,
             momentum=self.norm_momentum,
             epsilon=self.norm_epsilon,

@@ -5,21 +5,25 @@ image written as nested lists, all of it holding the GIL, which caps a
 Python server far below the model's own speed. `loads` finds each long
 bracketed run of numbers outside string literals, parses the rest of the
 body with `json.loads`, and leaves each run as a `NumericText`. Once the
-dtype is known, `NumericText.to_array` reads it with numpy: it checks that
-the brackets and commas form an exactly rectangular array, parses the numbers
-with `np.fromstring`, and checks their count. Whenever anything is not
-exactly as expected (a ragged list, a float for an integer input, `true`, a
-stray character) it returns None, and the caller falls back to
-`json.loads(text)`, which gives the usual result or error message. The fast
-path never accepts what the plain path would refuse, apart from JSON's
-spelling of numbers (leading zeros).
+dtype is known, `NumericText.to_array` reads it with bytes and numpy
+operations, never a Python loop over the numbers (about 0.13 ms for that
+image): it checks that the brackets and commas form an exactly rectangular
+array, that each slot holds one integer, and reads the integers digit
+column by digit column. Whenever anything is not exactly as expected (a
+ragged list, a float for an integer input, `true`, a stray character) it
+returns None, and the caller falls back to `json.loads(text)`, which gives
+the usual result or error message. The fast path never accepts what the
+plain path would refuse, apart from JSON's spelling of numbers (leading
+zeros).
 
 Imports only numpy and the standard library.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 import secrets
 
@@ -27,14 +31,10 @@ import numpy as np
 
 MIN_FAST_CHARS = 512  # shorter runs are left to json.loads
 MAX_DEPTH = 16  # deeper arrays are left to json.loads
-_QUOTE_OR_BRACE = re.compile(r'["{}]')
 # A string literal (kept as is) or a bracketed run of number characters.
 _RUNS = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|\[[0-9\s,.eE+\-\[\]]*+')
 _PLACEHOLDER = f"\x00numeric-{secrets.token_hex(8)}:"
 _PLACEHOLDER_JSON = json.dumps(_PLACEHOLDER)[1:-1]  # the NUL written as \u0000
-_NO_SPACES = str.maketrans("", "", " ")
-_NOT_SKELETON = str.maketrans("", "", "0123456789+-.eE")
-_NOT_NUMBERS = str.maketrans("", "", "[]")
 
 
 class NumericText:
@@ -50,27 +50,15 @@ class NumericText:
         dtype = np.dtype(dtype)
         if dtype.kind not in "iuf":
             return None
-        text = self.text
-        spaces = text.count(" ")
-        if spaces:
-            if spaces != text.count(", "):
-                return None  # a space elsewhere could hide "1 2": json decides.
-            text = text.translate(_NO_SPACES)  # Python's json.dumps writes ", ".
-        if any(c in text for c in "\t\n\r"):
+        data = self.text.encode("utf-8")
+        if data.translate(None, b"0123456789,-[] "):
+            return None  # floats, exponents, other whitespace: json decides.
+        skeleton = data.translate(None, b"0123456789- ")
+        shape = _shape(skeleton)
+        if shape is None or skeleton != _skeleton(shape):
             return None
-        shape = _shape(text)
-        if shape is None or text.translate(_NOT_SKELETON) != _skeleton(shape):
-            return None
-        flat = text.translate(_NOT_NUMBERS)
-        if not flat or any(c in flat for c in ".eE+"):
-            return None  # floats: json reads them (or refuses them for ints).
-        if flat.count("-") != flat.count(",-") + flat.startswith("-"):
-            return None  # a sign inside a number
-        try:
-            values = np.fromstring(flat, dtype=np.int64, sep=",")
-        except ValueError:  # numpy >= 2.? raises on text it cannot read to the end
-            return None
-        if values.size != int(np.prod(shape)):
+        values = _integers(np.frombuffer(data, np.uint8), math.prod(shape))
+        if values is None:
             return None
         if dtype.kind == "f" and np.abs(values).max() > 2**53:
             return None
@@ -81,25 +69,68 @@ class NumericText:
         return json.loads(self.text)
 
 
-def _shape(text: str) -> tuple[int, ...] | None:
-    """Sizes along the first element of each level (checked by the skeleton)."""
-    depth = len(text) - len(text.lstrip("["))
-    if not 0 < depth <= MAX_DEPTH or not text.endswith("]" * depth):
+_MINUS, _COMMA, _SPACE = ord("-"), ord(","), ord(" ")
+
+
+def _integers(chars: np.ndarray, count: int) -> np.ndarray | None:
+    """The `count` integers in `chars` (whose skeleton is checked), or None.
+
+    Its brackets and commas form the skeleton of `count` slots, so it is
+    valid JSON when it has `count` runs of number characters, none touching
+    a bracket from the outside (`]1`, `1[`), each a JSON integer (`-` only
+    first, then 1 to 18 digits, so int64 cannot overflow), and every space
+    follows a comma (a space elsewhere could split a number: "1 2").
+    """
+    if _SPACE in chars:
+        spaces = np.flatnonzero(chars == _SPACE)
+        if np.any(chars[spaces - 1] != _COMMA):
+            return None
+    number = (chars - np.uint8(_MINUS)) < 13  # "-" (45) and digits (48-57)
+    edges = np.flatnonzero(number[1:] != number[:-1]) + 1
+    if edges.size != 2 * count:
         return None
-    shape = [text.count("]" * (depth - 1) + ",") + 1]  # the whole text is level 0
+    starts, ends = edges[0::2], edges[1::2]  # (the text starts and ends with brackets)
+    if np.any(chars[ends] == ord("[")) or np.any(chars[starts - 1] == ord("]")):
+        return None
+    minus = chars == _MINUS
+    signed = minus[starts]
+    if np.count_nonzero(minus) != np.count_nonzero(signed):
+        return None  # a "-" inside a number
+    first_digit = starts + signed
+    digits = ends - first_digit
+    width = int(digits.max())
+    if digits.min() < 1 or width > 18:
+        return None
+    values = np.zeros(count, np.int64)
+    for place in range(width):  # digit `place` from the right of every number
+        at = ends - 1 - place
+        digit = chars[at].astype(np.int64) - ord("0")
+        digit[at < first_digit] = 0
+        values += digit * 10**place
+    return np.where(signed, -values, values)
+
+
+def _shape(skeleton: bytes) -> tuple[int, ...] | None:
+    """Sizes along the first element of each level (checked by the skeleton)."""
+    depth = len(skeleton) - len(skeleton.lstrip(b"["))
+    if not 0 < depth <= MAX_DEPTH or not skeleton.endswith(b"]" * depth):
+        return None
+    shape = [skeleton.count(b"]" * (depth - 1) + b",") + 1]  # level 0: the whole
     for level in range(1, depth):
-        end = text.find("]" * (depth - level), level)
+        end = skeleton.find(b"]" * (depth - level), level)
         if end < 0:
             return None
-        shape.append(text.count("]" * (depth - level - 1) + ",", level, end + 1) + 1)
+        closing = b"]" * (depth - level - 1) + b","
+        shape.append(skeleton.count(closing, level, end + 1) + 1)
     return tuple(shape)
 
 
-def _skeleton(shape: tuple[int, ...]) -> str:
-    """Brackets and commas of a rectangular array: (2, 2) -> "[[,],[,]]"."""
-    inner = "[" + "," * (shape[-1] - 1) + "]"
+@functools.lru_cache(maxsize=64)
+def _skeleton(shape: tuple[int, ...]) -> bytes:
+    """Brackets and commas of a rectangular array: (2, 2) -> b"[[,],[,]]"."""
+    inner = b"[" + b"," * (shape[-1] - 1) + b"]"
     for size in reversed(shape[:-1]):
-        inner = "[" + ",".join([inner] * size) + "]"
+        inner = b"[" + b",".join([inner] * size) + b"]"
     return inner
 
 
@@ -147,8 +178,7 @@ def _find_runs(body: str) -> list[tuple[int, int]]:
         position = start + 1
         if quotes % 2 or not _starts_a_value(body, start):
             continue
-        boundary = _QUOTE_OR_BRACE.search(body, start)
-        limit = boundary.start() if boundary else len(body)
+        limit = _next_quote_or_brace(body, start)
         position = limit  # no key, so no other candidate, before `limit`
         depth = 1
         while depth <= MAX_DEPTH and body.startswith("[", start + depth):
@@ -161,6 +191,16 @@ def _find_runs(body: str) -> list[tuple[int, int]]:
             "[", start, stop
         ) == body.count("]", start, stop):
             runs.append((start, stop))
+
+
+def _next_quote_or_brace(body: str, start: int) -> int:
+    """The index of the first `"`, `{` or `}` from `start` (len(body) if none)."""
+    limit = body.find('"', start)
+    limit = len(body) if limit < 0 else limit
+    for brace in "{}":  # searched only up to the quote: linear overall
+        found = body.find(brace, start, limit)
+        limit = limit if found < 0 else found
+    return limit
 
 
 def _find_runs_slowly(body: str, runs: list, position: int) -> list[tuple[int, int]]:

@@ -46,11 +46,44 @@ def test_fast_path_equals_json(text):
         lambda t: t.replace("3, 4, 5", "3,, 5", 1),  # an empty element
         lambda t: t.replace("3, 4, 5", "3, 1e2, 5", 1),  # exponent
         lambda t: t.replace("[3, 4, 5]", "[3, 4, 5]\n", 1),  # other whitespace
+        lambda t: t.replace("], [3, 4, 5]", "] 3, [4, 5, 6]", 1),  # "]3": not JSON
+        lambda t: t.replace("[3, 4, 5]", "[3, 4, 5] ", 1),  # a space not after ","
+        lambda t: t.replace("3, 4, 5", "3, -, 5", 1),  # a sign without digits
+        lambda t: t.replace("3, 4, 5", "3, --4, 5", 1),  # two signs
+        lambda t: t.replace("3, 4, 5", "3, 4, 1234567890123456789", 1),  # > int64
+        lambda t: t.replace("3, 4, 5", "3, true, 5", 1),  # not a number
     ],
 )
 def test_fast_path_steps_aside_when_unsure(edit):
     text = edit(json.dumps(IMAGE.tolist()))
     assert fast_or_none(text) is None
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace("[3,4,5]", "[3,4,]5", 1),  # right count, "]5" outside
+        lambda t: t.replace("[3,4,5]", "3[,4,5]", 1),  # right count, "3[" outside
+        lambda t: t.replace("[3,4,5]", "[3,,4]", 1),  # an empty slot
+    ],
+)
+def test_compact_text_with_numbers_outside_their_slots_steps_aside(edit):
+    text = edit(json.dumps(IMAGE.tolist(), separators=(",", ":")))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+    assert fast_or_none(text) is None
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32])
+def test_long_and_negative_numbers_read_exactly(dtype):
+    values = np.tile([[0, -7, 123456789012345678], [-1, 99, -123456789012345678]], 30)
+    text = json.dumps(values.tolist())
+    got = fast_or_none(text.replace(", ", ","), dtype)
+    if dtype == np.float32:
+        assert got is None  # beyond 2**53: json reads it, as a float would
+    else:
+        np.testing.assert_array_equal(got, values)
+        assert got.dtype == np.int64  # the caller range-checks, then casts
 
 
 def test_strings_and_named_values_are_left_alone():

@@ -458,6 +458,49 @@ def test_oversize_and_unsized_bodies(server, expected):
     assert_serving(server.rest_port, expected)
 
 
+def raw_exchange(port, request: bytes) -> bytes:
+    """Sends raw bytes; returns all the server sends until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        raw.sendall(request)
+        chunks = []
+        while chunk := raw.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_header_forms_are_read_as_the_stdlib_reads_them(server, expected):
+    images, labels, _ = expected
+    body = json.dumps({"instances": images[:1].tolist()}).encode()
+    length = str(len(body)).encode()
+
+    def post(headers: bytes) -> bytes:
+        return raw_exchange(
+            server.rest_port,
+            b"POST /v1/models/tiny:predict HTTP/1.1\r\n"
+            + headers
+            + b"Connection: close\r\n\r\n"
+            + body,
+        )
+
+    replies = [
+        post(b"host: a\r\nHOST: b\r\ncontent-length:  " + length + b" \r\n"),
+        post(b"X-Note: one\r\n  two\r\nContent-Length: " + length + b"\r\n"),  # folded
+        post(b"Expect: 100-continue\r\nContent-Length: " + length + b"\r\n"),
+    ]
+    assert replies[2].startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    for reply in replies:
+        head, _, answer = reply.rpartition(b"\r\n\r\n")
+        assert b"HTTP/1.1 200 OK" in head and b"Connection: close" in head
+        assert json.loads(answer)["predictions"][0]["classes"] == labels[0]
+    bad = raw_exchange(server.rest_port, b"GET /v1/models/tiny x HTTP/1.1\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400") and b"Bad request syntax" in bad
+    many = b"GET /v1/models/tiny HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n"
+    assert raw_exchange(server.rest_port, many).startswith(b"HTTP/1.1 431")
+    long_line = b"GET /v1/models/tiny HTTP/1.1\r\nX-A: " + b"b" * 70000 + b"\r\n\r\n"
+    assert raw_exchange(server.rest_port, long_line).startswith(b"HTTP/1.1 431")
+    assert_serving(server.rest_port, expected)
+
+
 # ---- load, new versions, stats -------------------------------------------------------
 
 

@@ -76,6 +76,57 @@ def test_load_test_reports_throughput_and_compares(tool, model_dir, capsys):
     assert "Unknown model 'nope'" in bad["first_errors"]["HTTP 404"]
 
 
+def test_clients_reconnect_when_the_server_closes(tool, model_dir):
+    """A 401 closes the connection: every request still gets its answer."""
+    with ModelServer(
+        [model_config.ModelConfig("m", str(model_dir))],
+        rest_api_port=0,
+        auth_token="secret",
+        file_system_poll_wait_seconds=0,
+    ) as server:
+        url = f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
+        body = tool.make_body([8, 8, 3])
+        refused = tool.run_rest(url, body, 2, 0.3, 0.0, auth_token="wrong")
+        served = tool.run_rest(url, body, 2, 0.3, 0.0, auth_token="secret")
+    assert refused["requests"] == 0 and refused["errors"] > 2
+    assert list(refused["error_kinds"]) == ["HTTP 401"]
+    assert "Invalid bearer token" in refused["first_errors"]["HTTP 401"]
+    assert served["requests"] > 0 and served["errors"] == 0
+
+
+def test_in_process_threads_can_match_the_server(model_dir):
+    """--intra_op_threads / --inter_op_threads set TF's pools in the tool's process."""
+    import subprocess
+    import sys
+
+    with ModelServer(
+        [model_config.ModelConfig("m", str(model_dir))],
+        rest_api_port=0,
+        file_system_poll_wait_seconds=0,
+    ) as server:
+        url = f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tools" / "load_test.py"),
+                f"--url={url}",
+                "--concurrency=1",
+                "--duration_s=0.4",
+                "--warmup_s=0.1",
+                "--rounds=1",
+                "--image_shape=8,8,3",
+                f"--compare_in_process={model_dir / '1'}",
+                "--intra_op_threads=1",
+                "--inter_op_threads=2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "intra_op=1  inter_op=2" in result.stdout
+
+
 def test_make_body_is_one_uint8_image(tool):
     import json
 

@@ -123,6 +123,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         started = time.monotonic()
         api: RestApi = self.server.api
         endpoint, model = "other", None
+        unread_body = False
         try:
             endpoint, handler, model = api.route(method, self.path)
             self._check_token()
@@ -130,8 +131,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, payload = 200, handler(body)
         except ServingError as e:
             status, payload = e.http_status, {"error": e.message}
-            if e.code == "UNAUTHENTICATED" or status in (411, 413):
-                self.close_connection = True  # the body was not read.
+            if method == "POST" and (e.code == "UNAUTHENTICATED" or status in (411, 413)):
+                self.close_connection = unread_body = True
         except (TimeoutError, ConnectionError) as e:
             logging.vlog(1, "Connection dropped while reading a request: %s", e)
             self.close_connection = True
@@ -142,6 +143,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             logging.exception("Unexpected error answering %s %s", method, self.path)
             status, payload = 500, {"error": f"Internal error: {type(e).__name__}: {e}"}
         self._send(status, payload)
+        if unread_body:
+            self._linger()
         api.stats.record(
             f"rest:{endpoint}",
             model,
@@ -149,6 +152,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status == 200,
             time.monotonic() - started,
         )
+
+    def _linger(self, seconds: float = 2.0, max_bytes: int = 64 << 20) -> None:
+        """Reads and drops what a refused client still sends, for a while.
+
+        The reply to a body that was never read (401, 411, 413) goes out
+        before the client has finished writing; closing at once would make
+        its next write fail (broken pipe, connection reset) before it reads
+        the reply. So the write side is closed and the rest of the body
+        consumed, up to `max_bytes` or `seconds`.
+        """
+        deadline = time.monotonic() + seconds
+        received = 0
+        try:
+            self.wfile.flush()  # the reply first: writes are buffered.
+            self.connection.shutdown(socket.SHUT_WR)
+            while received < max_bytes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.connection.settimeout(left)
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                received += len(chunk)
+        except OSError:
+            pass
 
     def _check_token(self) -> None:
         token = self.server.auth_token

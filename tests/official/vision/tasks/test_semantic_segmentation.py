@@ -145,7 +145,7 @@ def test_deeplabv3_shapes_reaches_its_miou_and_exports(tmp_path):
     )
     model_dir = str(tmp_path / "model")
     logs = run_experiment(cfg, "train_and_eval", model_dir)
-    assert logs["mean_iou"] >= 0.75, logs  # 0.806 measured, seeded.
+    assert logs["mean_iou"] >= 0.75, logs  # 0.808 measured, seeded.
     report = export.export_experiment(
         cfg, model_dir, str(tmp_path / "export"), num_parity_examples=64
     )

@@ -9,6 +9,18 @@ from official.core.experiment_config import DataConfig, TaskConfig
 from official.core.params_check import check_params
 
 
+def check_classes_and_input_size(where: str, num_classes: int, input_size: list[int]) -> None:
+    """Raises ValueError unless `num_classes` >= 2 and `input_size` is
+    `[height, width, channels]` of positive ints (image model configs)."""
+    if num_classes < 2:
+        raise ValueError(f"{where}.num_classes must be >= 2. Received: {num_classes}.")
+    if len(input_size) != 3 or min(input_size) <= 0:
+        raise ValueError(
+            f"{where}.input_size must be [height, width, channels] of positive "
+            f"ints. Received: {input_size}."
+        )
+
+
 @dataclasses.dataclass
 class BackboneConfig(Config):
     """A backbone from the BACKBONES registry and its constructor arguments.
@@ -44,13 +56,7 @@ class ImageClassificationModelConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        if self.num_classes < 2:
-            raise ValueError(f"{where}.num_classes must be >= 2. Received: {self.num_classes}.")
-        if len(self.input_size) != 3 or min(self.input_size) <= 0:
-            raise ValueError(
-                f"{where}.input_size must be [height, width, channels] of positive "
-                f"ints. Received: {self.input_size}."
-            )
+        check_classes_and_input_size(where, self.num_classes, self.input_size)
         import official.registry_imports  # noqa: F401
         from official.core.registries import BACKBONES
 

@@ -16,7 +16,10 @@ import inspect
 
 from official.core.config import Config
 from official.core.experiment_config import DataConfig, TaskConfig
-from official.vision.configs.image_classification import BackboneConfig
+from official.vision.configs.image_classification import (
+    BackboneConfig,
+    check_classes_and_input_size,
+)
 
 HEAD_TYPES = ("fcn", "deeplabv3", "deeplabv3plus", "encnet")
 OUTPUT_STRIDES = (8, 16, 32)
@@ -113,13 +116,7 @@ class SemanticSegmentationModelConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        if self.num_classes < 2:
-            raise ValueError(f"{where}.num_classes must be >= 2. Received: {self.num_classes}.")
-        if len(self.input_size) != 3 or min(self.input_size) <= 0:
-            raise ValueError(
-                f"{where}.input_size must be [height, width, channels] of positive "
-                f"ints. Received: {self.input_size}."
-            )
+        check_classes_and_input_size(where, self.num_classes, self.input_size)
         if self.output_stride not in OUTPUT_STRIDES:
             raise ValueError(
                 f"{where}.output_stride must be one of "

@@ -16,6 +16,7 @@ from official.core.task_factory import register_task
 from official.vision.configs.image_classification import ImageClassificationTaskConfig
 from official.vision.dataloaders import classification_input
 from official.vision.models.factory import build_image_classifier
+from official.vision.tasks.image_signatures import image_signatures
 
 
 def _normalize(images: tf.Tensor) -> tf.Tensor:
@@ -118,26 +119,7 @@ class ImageClassificationTask(Task):
             )
             return self._outputs(model, _normalize(images))
 
-        def tf_example(examples):
-            features = tf.io.parse_example(
-                examples, {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
-            )
-            return image_bytes(features["image/encoded"])
-
-        return {
-            "image_tensor": (
-                image_tensor,
-                [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")],
-            ),
-            "image_bytes": (
-                image_bytes,
-                [tf.TensorSpec([None], tf.string, name="image_bytes")],
-            ),
-            "tf_example": (
-                tf_example,
-                [tf.TensorSpec([None], tf.string, name="examples")],
-            ),
-        }
+        return image_signatures(image_tensor, image_bytes, channels)
 
     def tflite_signature(self, model: keras.Model) -> tuple:
         """uint8 `[1, height, width, 3]` images at the model's input size."""

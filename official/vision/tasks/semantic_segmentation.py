@@ -24,6 +24,7 @@ from official.vision.evaluation.segmentation_metrics import (
 )
 from official.vision.losses import segmentation_losses
 from official.vision.models.segmentation_factory import build_segmentation_model
+from official.vision.tasks.image_signatures import image_signatures
 
 # What an exported artifact must meet against the Keras model, by artifact
 # kind: the fraction of pixels with the same class (`pixel_agreement`) and
@@ -208,20 +209,7 @@ class SemanticSegmentationTask(Task):
                 outputs["logits"] = full_logits
             return outputs
 
-        def tf_example(examples):
-            features = tf.io.parse_example(
-                examples, {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
-            )
-            return image_bytes(features["image/encoded"])
-
-        return {
-            "image_tensor": (
-                image_tensor,
-                [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")],
-            ),
-            "image_bytes": (image_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-            "tf_example": (tf_example, [tf.TensorSpec([None], tf.string, name="examples")]),
-        }
+        return image_signatures(image_tensor, image_bytes, channels)
 
     def tflite_signature(self, model: keras.Model) -> tuple:
         """uint8 `[1, height, width, 3]` at the model's input size -> class map."""

@@ -27,7 +27,6 @@ import time
 
 import tensorflow as tf
 from absl import logging
-from tensorflow.core.protobuf import saved_model_pb2
 
 from serving.model_config import ModelConfig
 from serving.serving_error import ServingError, choices, not_found
@@ -59,12 +58,32 @@ class LoadedVersion:
         self.name = name
         self.version = version
         self.path = path
-        self.loaded = tf.saved_model.load(path, tags=["serve"])
+        # As TF Serving does: the "serve" MetaGraph in a graph and session of
+        # its own (variables restored, tables initialized by the loader), run
+        # through one Session callable per signature. A request then costs
+        # one C++ call; a TF2 concrete function call costs about 0.3 ms more
+        # in Python per request on a small model.
+        graph = tf.Graph()
+        threads = tf.config.threading
+        self.session = tf.compat.v1.Session(
+            graph=graph,
+            config=tf.compat.v1.ConfigProto(
+                intra_op_parallelism_threads=threads.get_intra_op_parallelism_threads(),
+                inter_op_parallelism_threads=threads.get_inter_op_parallelism_threads(),
+            ),
+        )
+        with graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(
+                self.session, ["serve"], path
+            )
+        graph.finalize()
+        self.signature_defs = dict(meta_graph.signature_def)
         self.signatures = {
-            key: Signature(key, function)
-            for key, function in self.loaded.signatures.items()
+            key: Signature.from_session(key, signature_def, self.session)
+            for key, signature_def in self.signature_defs.items()
+            # "__saved_model_init_op" and the like are not callable signatures.
+            if not key.startswith("__") and signature_def.inputs
         }
-        self.signature_defs = _read_signature_defs(path)
         self.labels = _read_labels(path)
 
     def signature(self, signature_name: str) -> Signature:
@@ -77,16 +96,6 @@ class LoadedVersion:
                 + choices("signature_name", key, self.signatures),
             )
         return self.signatures[key]
-
-
-def _read_signature_defs(path: str) -> dict:
-    """`{name: SignatureDef}` of the "serve" MetaGraph (for metadata)."""
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-        saved_model = saved_model_pb2.SavedModel.FromString(f.read())
-    for meta_graph in saved_model.meta_graphs:
-        if "serve" in meta_graph.meta_info_def.tags:
-            return dict(meta_graph.signature_def)
-    return dict(saved_model.meta_graphs[0].signature_def)
 
 
 def _read_labels(path: str) -> list[str] | None:

@@ -6,10 +6,10 @@ Python server far below the model's own speed. `loads` finds each long
 bracketed run of numbers outside string literals, parses the rest of the
 body with `json.loads`, and leaves each run as a `NumericText`. Once the
 dtype is known, `NumericText.to_array` reads it with bytes and numpy
-operations, never a Python loop over the numbers (about 0.13 ms for that
+operations, never a Python loop over the numbers (about 0.1 ms for that
 image): it checks that the brackets and commas form an exactly rectangular
-array, that each slot holds one integer, and reads the integers digit
-column by digit column. Whenever anything is not exactly as expected (a
+array and that each slot holds one integer, then `np.fromstring` reads the
+integers between the commas. Whenever anything is not exactly as expected (a
 ragged list, a float for an integer input, `true`, a stray character) it
 returns None, and the caller falls back to `json.loads(text)`, which gives
 the usual result or error message. The fast path never accepts what the
@@ -57,7 +57,7 @@ class NumericText:
         shape = _shape(skeleton)
         if shape is None or skeleton != _skeleton(shape):
             return None
-        values = _integers(np.frombuffer(data, np.uint8), math.prod(shape))
+        values = _integers(data, math.prod(shape))
         if values is None:
             return None
         if dtype.kind == "f" and np.abs(values).max() > 2**53:
@@ -69,45 +69,41 @@ class NumericText:
         return json.loads(self.text)
 
 
-_MINUS, _COMMA, _SPACE = ord("-"), ord(","), ord(" ")
+# Each character's class: 1 digit, 2 "-", 3 "[", 4 ",", 5 "]", 6 " ".
+_CLASSES = bytes.maketrans(
+    b"0123456789-[,] ", b"\x01" * 10 + b"\x02\x03\x04\x05\x06"
+)
+# Which class may follow which, in an array of JSON integers (a space only
+# after a comma, as `json.dumps` writes: elsewhere it could split a number).
+_FOLLOWS = {1: (1, 4, 5), 2: (1,), 3: (1, 2, 3), 4: (1, 2, 3, 6), 5: (4, 5), 6: (1, 2, 3)}
+_ALLOWED_PAIRS = np.zeros(64, bool)
+for _first, _nexts in _FOLLOWS.items():
+    _ALLOWED_PAIRS[[8 * _first + n for n in _nexts]] = True
 
 
-def _integers(chars: np.ndarray, count: int) -> np.ndarray | None:
-    """The `count` integers in `chars` (whose skeleton is checked), or None.
+def _integers(data: bytes, count: int) -> np.ndarray | None:
+    """The `count` integers in `data` (whose skeleton is checked), or None.
 
     Its brackets and commas form the skeleton of `count` slots, so it is
-    valid JSON when it has `count` runs of number characters, none touching
-    a bracket from the outside (`]1`, `1[`), each a JSON integer (`-` only
-    first, then 1 to 18 digits, so int64 cannot overflow), and every space
-    follows a comma (a space elsewhere could split a number: "1 2").
+    valid JSON when every slot holds one JSON integer. That holds when every
+    pair of neighbouring characters is allowed (`_FOLLOWS`: no empty slot as
+    in `,,` or `[]`, no number touching a bracket from the outside as in
+    `]1` or `1[`, a `-` only first in a number and followed by a digit, a
+    space only after a comma) and
+    no number has more than 18 digits (int64 cannot overflow). Then numpy
+    reads the numbers between the commas.
     """
-    if _SPACE in chars:
-        spaces = np.flatnonzero(chars == _SPACE)
-        if np.any(chars[spaces - 1] != _COMMA):
-            return None
-    number = (chars - np.uint8(_MINUS)) < 13  # "-" (45) and digits (48-57)
-    edges = np.flatnonzero(number[1:] != number[:-1]) + 1
-    if edges.size != 2 * count:
+    classes = data.translate(_CLASSES)
+    codes = np.frombuffer(classes, np.uint8)
+    if not np.take(_ALLOWED_PAIRS, codes[:-1] * np.uint8(8) + codes[1:]).all():
         return None
-    starts, ends = edges[0::2], edges[1::2]  # (the text starts and ends with brackets)
-    if np.any(chars[ends] == ord("[")) or np.any(chars[starts - 1] == ord("]")):
+    if b"\x01" * 19 in classes:
         return None
-    minus = chars == _MINUS
-    signed = minus[starts]
-    if np.count_nonzero(minus) != np.count_nonzero(signed):
-        return None  # a "-" inside a number
-    first_digit = starts + signed
-    digits = ends - first_digit
-    width = int(digits.max())
-    if digits.min() < 1 or width > 18:
+    try:
+        values = np.fromstring(data.translate(None, b"[] "), dtype=np.int64, sep=",")
+    except ValueError:
         return None
-    values = np.zeros(count, np.int64)
-    for place in range(width):  # digit `place` from the right of every number
-        at = ends - 1 - place
-        digit = chars[at].astype(np.int64) - ord("0")
-        digit[at < first_digit] = 0
-        values += digit * 10**place
-    return np.where(signed, -values, values)
+    return values if values.size == count else None
 
 
 def _shape(skeleton: bytes) -> tuple[int, ...] | None:

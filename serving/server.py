@@ -68,12 +68,15 @@ def grpc_available() -> bool:
 def default_batch_threads(max_batch_size: int) -> int:
     """Model calls at once when --num_batch_threads is not set.
 
-    With batching on, one: a second concurrent call would take half of the
-    queued requests and compete for the same intra-op threads, and on the
-    2-core reference machine one batch at a time served 15-35 % more requests
-    per second at 4-8 clients. With batching off, min(4, CPUs) calls overlap.
+    With batching on, min(2, CPUs): a model call releases the GIL for its
+    whole run (a `Session` callable), so while one batch runs the next one's
+    requests are parsed, and a second call keeps both cores of the 2-core
+    reference machine busy: 1023 against 835 requests/s at 4 clients, the
+    same at 1 and 8. More calls at once would split the queue into smaller
+    batches. With batching off, min(4, CPUs) calls overlap.
     """
-    return 1 if max_batch_size > 1 else min(4, os.cpu_count() or 1)
+    cpus = os.cpu_count() or 1
+    return min(2, cpus) if max_batch_size > 1 else min(4, cpus)
 
 
 class ModelServer:
@@ -87,9 +90,8 @@ class ModelServer:
         auth_token: when set, every request needs `Bearer <token>`.
         max_batch_size: the most rows in one batched model call; <= 1 is off.
         batch_timeout_micros: how long a batch may wait to fill.
-        num_batch_threads: model calls running at once; None: 1 with batching
-            (one batch at a time, each spread over every core by TensorFlow's
-            intra-op threads, while the next one queues), else min(4, CPUs).
+        num_batch_threads: model calls running at once; None: min(2, CPUs)
+            with batching (`default_batch_threads`), else min(4, CPUs).
         max_body_bytes: the largest REST body / gRPC message.
         rest_api_timeout_in_ms: the longest a model call may take.
         file_system_poll_wait_seconds: seconds between version polls (0: once).
@@ -262,7 +264,7 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_integer(
         "num_batch_threads",
         0,
-        "Model calls at once; 0: 1 with batching, else min(4, CPUs). Raise it "
+        "Model calls at once; 0: min(2, CPUs) with batching, else min(4, CPUs). Raise it "
         "when serving several models.",
         flag_values=fv,
     )

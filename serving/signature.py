@@ -1,10 +1,13 @@
 """One callable signature of a loaded SavedModel, with its input checks.
 
-A `Signature` wraps a concrete function from `loaded.signatures[name]` and
-its named `tf.TensorSpec`s. `check_inputs` refuses, before anything runs, a
-request whose input names, dtypes or shapes do not match the signature, with
-a message naming the input and what was expected; `run` calls the function on
-numpy arrays and returns numpy arrays.
+A `Signature` holds the named `tf.TensorSpec`s of one signature and a way to
+run it: a callable of the TF1 `Session` that loaded the SavedModel
+(`Signature.from_session`, what the server uses: one `RunCallable` per
+request, as TF Serving's `Session::Run`), or a concrete function from
+`tf.saved_model.load(...).signatures[name]` (`Signature(name, function)`).
+`check_inputs` refuses, before anything runs, a request whose input names,
+dtypes or shapes do not match the signature, with a message naming the input
+and what was expected; `run` takes and returns numpy arrays.
 
 Imports only TensorFlow, numpy and the standard library.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 
 from serving.serving_error import ServingError, invalid
 
@@ -54,9 +58,11 @@ class Signature:
 
     Args:
         name: the signature key (e.g. "serving_default").
-        function: the concrete function from `loaded.signatures[name]`.
+        function: the concrete function from `loaded.signatures[name]`
+            (`from_session` builds one from a `Session` instead).
 
     Attributes:
+        function: the concrete function, or None for a session's signature.
         inputs: `{input_name: tf.TensorSpec}`.
         outputs: `{output_name: tf.TensorSpec}`.
         batchable: whether concurrent requests may be concatenated along
@@ -64,22 +70,73 @@ class Signature:
     """
 
     def __init__(self, name: str, function):
-        self.name = name
-        self.function = function
         args, kwargs = function.structured_input_signature
         if args:
             raise ValueError(
                 f"Signature {name!r} takes positional inputs; serving needs "
                 f"named inputs (export with named tf.TensorSpecs)."
             )
-        self.inputs: dict[str, tf.TensorSpec] = dict(kwargs)
         outputs = function.structured_outputs
         if not isinstance(outputs, dict):
             raise ValueError(f"Signature {name!r} does not return a dict of outputs.")
-        self.outputs: dict[str, tf.TensorSpec] = {
-            key: tf.TensorSpec(value.shape, value.dtype, key)
-            for key, value in outputs.items()
-        }
+        self._set_specs(
+            name,
+            dict(kwargs),
+            {key: tf.TensorSpec(v.shape, v.dtype, key) for key, v in outputs.items()},
+        )
+        self.function = function
+
+        def call(arrays):
+            tensors = {
+                key: tf.constant(array, dtype=self.inputs[key].dtype)
+                for key, array in arrays.items()
+            }
+            return {key: value.numpy() for key, value in function(**tensors).items()}
+
+        self._call = call
+
+    @classmethod
+    def from_session(cls, name: str, signature_def, session) -> "Signature":
+        """The signature `name` (a `SignatureDef`) of the graph `session` runs.
+
+        The session must have loaded the SavedModel (variables restored,
+        tables initialized). The run is one `Session` callable made here, so a
+        request costs a single C++ call with no Python graph work.
+        """
+
+        def specs(infos):
+            return {
+                key: tf.TensorSpec(
+                    tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), key
+                )
+                for key, info in sorted(infos.items())
+            }
+
+        signature = cls.__new__(cls)
+        signature._set_specs(
+            name, specs(signature_def.inputs), specs(signature_def.outputs)
+        )
+        signature.function = None
+        feeds, fetches = list(signature.inputs), list(signature.outputs)
+        # `Session.make_callable` with feeds is `Session.run` in Python; a
+        # callable from `CallableOptions` is the C API's `RunCallable`.
+        runner = session._make_callable_from_options(  # noqa: SLF001
+            config_pb2.CallableOptions(
+                feed=[signature_def.inputs[key].name for key in feeds],
+                fetch=[signature_def.outputs[key].name for key in fetches],
+            )
+        )
+
+        def call(arrays):
+            return dict(zip(fetches, runner(*[arrays[key] for key in feeds])))
+
+        signature._call = call
+        return signature
+
+    def _set_specs(self, name: str, inputs: dict, outputs: dict) -> None:
+        self.name = name
+        self.inputs: dict[str, tf.TensorSpec] = inputs
+        self.outputs: dict[str, tf.TensorSpec] = outputs
         self.batchable = all(
             spec.shape.rank and spec.shape[0] is None
             for spec in (*self.inputs.values(), *self.outputs.values())
@@ -134,13 +191,9 @@ class Signature:
         return sizes.pop() if len(sizes) == 1 else None
 
     def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Calls the function; TensorFlow errors become INVALID_ARGUMENT."""
-        tensors = {
-            key: tf.constant(array, dtype=self.inputs[key].dtype)
-            for key, array in arrays.items()
-        }
+        """Runs the signature; TensorFlow errors become INVALID_ARGUMENT."""
         try:
-            outputs = self.function(**tensors)
+            return self._call(arrays)
         except tf.errors.InvalidArgumentError as e:
             raise invalid(
                 f"Signature {self.name!r} failed on this input: {e.message}"
@@ -149,7 +202,6 @@ class Signature:
             raise ServingError(
                 "INTERNAL", f"Signature {self.name!r} failed: {e.message}"
             ) from None
-        return {key: value.numpy() for key, value in outputs.items()}
 
 
 def _same_dtype(numpy_dtype: np.dtype, dtype: tf.DType) -> bool:

@@ -20,7 +20,10 @@ errors by HTTP status (or exception).
 With `--compare_in_process=SAVED_MODEL_DIR` the same run also loads that
 SavedModel in this process and calls the request's signature directly on
 the decoded request (the same tensors, batch 1 when the request is) from
-`--concurrency` threads. REST and in-process alternate `--rounds` times,
+`--concurrency` threads: by default as TF2 code does
+(`tf.saved_model.load(dir).signatures[name](**tensors)`); with
+`--in_process_runner=session` through the server's own TF1 `Session`
+callable, which leaves HTTP and JSON as the only difference. REST and in-process alternate `--rounds` times,
 `--duration_s` in all for each, so that both meet the same background load;
 it prints REST throughput divided by in-process throughput. The clients run
 on the same machine as the server and take CPU from it, as in-process calls
@@ -81,6 +84,15 @@ flags.DEFINE_integer(
     0,
     "With --compare_in_process: TF inter-op threads in this process "
     "(0: TF's choice); set it as the server's --tensorflow_inter_op_parallelism.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_enum(
+    "in_process_runner",
+    "function",
+    ["function", "session"],
+    "With --compare_in_process: 'function' calls tf.saved_model.load(dir)"
+    ".signatures[name] (the usual TF2 call); 'session' calls a TF1 Session "
+    "callable, as the server does, so the ratio is the cost of HTTP and JSON alone.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
@@ -267,6 +279,9 @@ def run_rest(
     return _merge([raw], duration_s)
 
 
+RUNNERS = ("function", "session")
+
+
 class InProcess:
     """The request's signature of a SavedModel, called directly (no server).
 
@@ -276,6 +291,10 @@ class InProcess:
         intra_op_threads: TensorFlow's intra-op threads (0: its choice); set
             before TensorFlow starts, so the first `InProcess` decides.
         inter_op_threads: TensorFlow's inter-op threads (0: its choice).
+        runner: "function": `tf.saved_model.load(dir).signatures[name]`
+            called on tensors, the usual TF2 in-process call; "session": the
+            server's own way, a TF1 `Session` callable on numpy arrays
+            (`serving.model_manager.LoadedVersion`).
     """
 
     def __init__(
@@ -284,12 +303,16 @@ class InProcess:
         body: bytes,
         intra_op_threads: int = 0,
         inter_op_threads: int = 0,
+        runner: str = "function",
     ):
         import tensorflow as tf
 
         from serving import json_codec
+        from serving.model_manager import LoadedVersion
         from serving.signature import Signature
 
+        if runner not in RUNNERS:
+            raise ValueError(f"runner must be one of {RUNNERS}; received {runner!r}.")
         if intra_op_threads:
             tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
         if inter_op_threads:
@@ -297,26 +320,37 @@ class InProcess:
         threading_config = tf.config.threading
         self.intra_op_threads = threading_config.get_intra_op_parallelism_threads()
         self.inter_op_threads = threading_config.get_inter_op_parallelism_threads()
-        loaded = tf.saved_model.load(saved_model_dir)
-        signatures = {key: Signature(key, fn) for key, fn in loaded.signatures.items()}
+        self.runner = runner
+        if runner == "session":
+            loaded = LoadedVersion("in_process", 0, saved_model_dir)
+            signatures = loaded.signatures
+        else:
+            loaded = tf.saved_model.load(saved_model_dir)
+            signatures = {
+                key: Signature(key, fn) for key, fn in loaded.signatures.items()
+            }
 
         def signature_of(name):
             return signatures[name or "serving_default"]
 
         name, arrays, _ = json_codec.decode_request(json.loads(body), signature_of)
         signature = signatures[name]
-        self._loaded = loaded  # keeps the variables alive
+        self._loaded = loaded  # keeps the variables (and the session) alive
         self.signature_name = name
         self.batch = int(next(iter(arrays.values())).shape[0]) if arrays else 0
-        self._function = signature.function
-        self._tensors = {
-            k: tf.constant(v, dtype=signature.inputs[k].dtype)
-            for k, v in arrays.items()
-        }
+        if runner == "session":
+            self._call = lambda: signature.run(arrays)
+        else:
+            function = signature.function
+            tensors = {
+                k: tf.constant(v, dtype=signature.inputs[k].dtype)
+                for k, v in arrays.items()
+            }
+            self._call = lambda: {k: v.numpy() for k, v in function(**tensors).items()}
 
     def run(self, concurrency: int, duration_s: float, warmup_s: float) -> dict:
         """Calls from `concurrency` threads; returns raw latencies."""
-        function, tensors = self._function, self._tensors
+        call = self._call
         results = _Results()
         start = time.monotonic() + warmup_s
         end = start + duration_s
@@ -326,7 +360,7 @@ class InProcess:
                 sent = time.monotonic()
                 if sent >= end:
                     return
-                outputs = {k: v.numpy() for k, v in function(**tensors).items()}
+                outputs = call()
                 done = time.monotonic()
                 if sent >= start and done <= end and outputs:
                     results.add(done - sent)
@@ -353,12 +387,13 @@ def compare(
     timeout_s: float = 30.0,
     intra_op_threads: int = 0,
     inter_op_threads: int = 0,
+    runner: str = "function",
 ) -> tuple[dict, dict, InProcess]:
     """REST and in-process alternately, `rounds` times each, for `duration_s` in all.
 
     Alternating makes both see the same background load on a shared machine.
     """
-    local = InProcess(saved_model_dir, body, intra_op_threads, inter_op_threads)
+    local = InProcess(saved_model_dir, body, intra_op_threads, inter_op_threads, runner)
     rest_raw, local_raw = [], []
     for index in range(rounds):
         warm = warmup_s if index == 0 else 0.2
@@ -425,6 +460,7 @@ def main(argv: list[str]) -> int:
             FLAGS.timeout_s,
             FLAGS.intra_op_threads,
             FLAGS.inter_op_threads,
+            FLAGS.in_process_runner,
         )
     else:
         rest = run_rest(
@@ -442,7 +478,7 @@ def main(argv: list[str]) -> int:
     if FLAGS.compare_in_process:
         print(
             f"In-process {FLAGS.compare_in_process}  "
-            f"signature={in_process.signature_name}  "
+            f"runner={in_process.runner}  signature={in_process.signature_name}  "
             f"batch={in_process.batch}  threads={FLAGS.concurrency}  "
             f"intra_op={in_process.intra_op_threads}  "
             f"inter_op={in_process.inter_op_threads}  "

@@ -52,6 +52,7 @@ def test_fast_path_equals_json(text):
         lambda t: t.replace("3, 4, 5", "3, --4, 5", 1),  # two signs
         lambda t: t.replace("3, 4, 5", "3, 4, 1234567890123456789", 1),  # > int64
         lambda t: t.replace("3, 4, 5", "3, true, 5", 1),  # not a number
+        lambda t: t.replace("3, 4, 5", "3,  4, 5", 1),  # two spaces
     ],
 )
 def test_fast_path_steps_aside_when_unsure(edit):
@@ -65,6 +66,7 @@ def test_fast_path_steps_aside_when_unsure(edit):
         lambda t: t.replace("[3,4,5]", "[3,4,]5", 1),  # right count, "]5" outside
         lambda t: t.replace("[3,4,5]", "3[,4,5]", 1),  # right count, "3[" outside
         lambda t: t.replace("[3,4,5]", "[3,,4]", 1),  # an empty slot
+        lambda t: t.replace("[3,4,5]", "[3,4,5-]", 1),  # a sign after a number
     ],
 )
 def test_compact_text_with_numbers_outside_their_slots_steps_aside(edit):

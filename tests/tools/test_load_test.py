@@ -62,12 +62,14 @@ def test_load_test_reports_throughput_and_compares(tool, model_dir, capsys):
                 "--warmup_s=0.2",
                 "--image_shape=8,8,3",
                 f"--compare_in_process={model_dir / '1'}",
+                "--in_process_runner=session",
                 "--rounds=2",
             ]
         )
         out = capsys.readouterr().out
         assert code == 0, out
         assert "errors 0" in out and "REST / in-process throughput:" in out
+        assert "runner=session" in out
         bad = tool.run_rest(
             url.replace("/m:", "/nope:"), tool.make_body([8, 8, 3]), 2, 0.3, 0.0
         )
@@ -125,6 +127,20 @@ def test_in_process_threads_can_match_the_server(model_dir):
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "intra_op=1  inter_op=2" in result.stdout
+
+
+def test_in_process_runners_feed_the_same_request_alike(tool, model_dir):
+    body = tool.make_body([8, 8, 3])
+    calls = [
+        tool.InProcess(str(model_dir / "1"), body, runner=runner)
+        for runner in tool.RUNNERS
+    ]
+    outputs = [call._call() for call in calls]
+    assert sorted(outputs[0]) == sorted(outputs[1])
+    for key in outputs[0]:
+        np.testing.assert_allclose(outputs[0][key], outputs[1][key], rtol=1e-6)
+    with pytest.raises(ValueError, match="runner must be one of"):
+        tool.InProcess(str(model_dir / "1"), body, runner="grpc")
 
 
 def test_make_body_is_one_uint8_image(tool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from official.modeling.layers.conv2d import Conv2D
 from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
 
 
@@ -78,7 +79,7 @@ class ConvNormAct(keras.layers.Layer):
         self.norm_epsilon = norm_epsilon
         self.use_sync_bn = use_sync_bn
 
-        self.conv = keras.layers.Conv2D(
+        self.conv = Conv2D(
             filters,
             kernel_size,
             strides=strides,
@@ -110,7 +111,7 @@ class ConvNormAct(keras.layers.Layer):
         self.norm.build(self.conv.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
-        x = self.norm(self.conv(inputs), training=training)
+        x = self.norm(self.conv(inputs, training=training), training=training)
         return x if self.act is None else self.act(x)
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,77 @@
+"""Conv2D's 1x1 matrix-product form computes what the convolution does."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.modeling.layers import ConvNormAct
+from official.modeling.layers.conv2d import Conv2D
+
+
+def _op_types(layer, x, training):
+    fn = tf.function(lambda t: layer(t, training=training))
+    return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+
+
+def _pair(x, **kwargs):
+    """Garden's layer and a Keras Conv2D sharing the same kernel and bias."""
+    ours, plain = Conv2D(**kwargs), keras.layers.Conv2D(**kwargs)
+    ours.build(x.shape)
+    plain.build(x.shape)
+    for mine, theirs in zip(ours.weights, plain.weights):
+        mine.assign(theirs.numpy())
+    return ours, plain
+
+
+@pytest.mark.parametrize(
+    "size,strides,padding", [(6, 1, "same"), (7, 2, "same"), (7, 2, "valid"), (6, 2, "same")]
+)
+def test_bfloat16_training_matches_the_convolution_forward_and_backward(
+    size, strides, padding
+):
+    rng = np.random.default_rng(0)
+    x = tf.cast(rng.normal(size=(2, size, size, 8)).astype("float32"), tf.bfloat16)
+    ours, plain = _pair(
+        x, filters=4, kernel_size=1, strides=strides, padding=padding,
+        activation="relu", dtype="mixed_bfloat16",
+    )
+    assert "MatMul" in _op_types(ours, x, True) and "Conv2D" not in _op_types(ours, x, True)
+    results = []
+    for layer in (ours, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.range(4.0))
+        grads = tape.gradient(loss, [x, layer.kernel.value, layer.bias.value])
+        results.append([y] + grads)
+    assert results[0][0].shape == results[1][0].shape
+    assert results[0][0].dtype == tf.bfloat16
+    for got, want in zip(*results):
+        np.testing.assert_allclose(
+            tf.cast(got, tf.float32), tf.cast(want, tf.float32), rtol=2e-2, atol=2e-2
+        )
+
+
+def test_inference_float32_and_wider_kernels_keep_the_convolution_op():
+    x = tf.cast(tf.ones((1, 4, 4, 3)), tf.bfloat16)
+    pointwise = Conv2D(2, 1, dtype="mixed_bfloat16")
+    assert "Conv2D" in _op_types(pointwise, x, False)
+    assert "Conv2D" in _op_types(Conv2D(2, 3, dtype="mixed_bfloat16"), x, True)
+    x32 = tf.ones((1, 4, 4, 3))
+    assert "Conv2D" in _op_types(Conv2D(2, 1), x32, True)
+
+
+def test_conv_norm_act_passes_training_to_its_convolution():
+    x = tf.cast(tf.ones((2, 4, 4, 3)), tf.bfloat16)
+    layer = ConvNormAct(4, kernel_size=1, dtype="mixed_bfloat16")
+    assert isinstance(layer.conv, Conv2D)
+    assert "MatMul" in _op_types(layer, x, True)
+    assert "MatMul" not in _op_types(layer, x, False)
+
+
+def test_serialization_round_trips():
+    layer = Conv2D(3, 1, strides=2, use_bias=False, name="c")
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(restored) is Conv2D
+    assert restored.get_config() == layer.get_config()

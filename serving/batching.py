@@ -200,9 +200,7 @@ class BatchScheduler:
                 self._active += 1
                 batch = self._form_batch(first)
             try:
-                batch = self._started(batch)
-                if batch:
-                    self._execute(batch)
+                self._execute(self._started(batch))
             finally:
                 self._release()
 

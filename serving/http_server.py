@@ -277,6 +277,8 @@ def _read_headers(rfile):
             return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
         headers.setdefault(name.lower(), value.strip())
     return headers
+
+
 _date_cache = [0, ""]
 
 

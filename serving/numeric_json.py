@@ -89,9 +89,8 @@ def _integers(data: bytes, count: int) -> np.ndarray | None:
     pair of neighbouring characters is allowed (`_FOLLOWS`: no empty slot as
     in `,,` or `[]`, no number touching a bracket from the outside as in
     `]1` or `1[`, a `-` only first in a number and followed by a digit, a
-    space only after a comma) and
-    no number has more than 18 digits (int64 cannot overflow). Then numpy
-    reads the numbers between the commas.
+    space only after a comma) and no number has more than 18 digits (int64
+    cannot overflow). Then numpy reads the numbers between the commas.
     """
     classes = data.translate(_CLASSES)
     codes = np.frombuffer(classes, np.uint8)

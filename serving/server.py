@@ -130,8 +130,7 @@ class ModelServer:
         self._batching = dict(
             max_batch_size=max_batch_size,
             batch_timeout_micros=batch_timeout_micros,
-            num_batch_threads=num_batch_threads
-            or default_batch_threads(),
+            num_batch_threads=num_batch_threads or default_batch_threads(),
         )
         self.scheduler: BatchScheduler | None = None
         self.rest: RestServer | None = None

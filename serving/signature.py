@@ -4,7 +4,7 @@ A `Signature` holds the named `tf.TensorSpec`s of one signature and a way to
 run it: a callable of the TF1 `Session` that loaded the SavedModel
 (`Signature.from_session`, what the server uses: one `RunCallable` per
 request, as TF Serving's `Session::Run`), or a concrete function from
-`tf.saved_model.load(...).signatures[name]` (`Signature(name, function)`).
+`tf.saved_model.load(...).signatures[name]` (`Signature.from_function`).
 `check_inputs` refuses, before anything runs, a request whose input names,
 dtypes or shapes do not match the signature, with a message naming the input
 and what was expected; `run` takes and returns numpy arrays.
@@ -56,21 +56,36 @@ _DT_NAMES = {
 class Signature:
     """A named, typed signature of one loaded model version.
 
+    Build one with `from_session` (what the server does) or `from_function`.
+
     Args:
         name: the signature key (e.g. "serving_default").
-        function: the concrete function from `loaded.signatures[name]`
-            (`from_session` builds one from a `Session` instead).
-
-    Attributes:
-        function: the concrete function, or None for a session's signature.
         inputs: `{input_name: tf.TensorSpec}`.
         outputs: `{output_name: tf.TensorSpec}`.
+        call: `call(arrays) -> {output_name: np.ndarray}`, the raw run.
+        function: the concrete function behind `call`, if any.
+
+    Attributes:
+        name, inputs, outputs, function: as given.
         batchable: whether concurrent requests may be concatenated along
             axis 0: every input and output has an unknown leading dimension.
     """
 
-    def __init__(self, name: str, function):
-        args, kwargs = function.structured_input_signature
+    def __init__(self, name: str, inputs: dict, outputs: dict, call, function=None):
+        self.name = name
+        self.inputs: dict[str, tf.TensorSpec] = inputs
+        self.outputs: dict[str, tf.TensorSpec] = outputs
+        self.function = function
+        self._call = call
+        self.batchable = all(
+            spec.shape.rank and spec.shape[0] is None
+            for spec in (*self.inputs.values(), *self.outputs.values())
+        )
+
+    @classmethod
+    def from_function(cls, name: str, function) -> "Signature":
+        """The concrete function `loaded.signatures[name]`, called on tensors."""
+        args, inputs = function.structured_input_signature
         if args:
             raise ValueError(
                 f"Signature {name!r} takes positional inputs; serving needs "
@@ -79,21 +94,21 @@ class Signature:
         outputs = function.structured_outputs
         if not isinstance(outputs, dict):
             raise ValueError(f"Signature {name!r} does not return a dict of outputs.")
-        self._set_specs(
-            name,
-            dict(kwargs),
-            {key: tf.TensorSpec(v.shape, v.dtype, key) for key, v in outputs.items()},
-        )
-        self.function = function
 
         def call(arrays):
             tensors = {
-                key: tf.constant(array, dtype=self.inputs[key].dtype)
+                key: tf.constant(array, dtype=inputs[key].dtype)
                 for key, array in arrays.items()
             }
             return {key: value.numpy() for key, value in function(**tensors).items()}
 
-        self._call = call
+        return cls(
+            name,
+            dict(inputs),
+            {key: tf.TensorSpec(v.shape, v.dtype, key) for key, v in outputs.items()},
+            call,
+            function,
+        )
 
     @classmethod
     def from_session(cls, name: str, signature_def, session) -> "Signature":
@@ -112,12 +127,8 @@ class Signature:
                 for key, info in sorted(infos.items())
             }
 
-        signature = cls.__new__(cls)
-        signature._set_specs(
-            name, specs(signature_def.inputs), specs(signature_def.outputs)
-        )
-        signature.function = None
-        feeds, fetches = list(signature.inputs), list(signature.outputs)
+        inputs, outputs = specs(signature_def.inputs), specs(signature_def.outputs)
+        feeds, fetches = list(inputs), list(outputs)
         # `Session.make_callable` with feeds is `Session.run` in Python; a
         # callable from `CallableOptions` is the C API's `RunCallable`.
         runner = session._make_callable_from_options(  # noqa: SLF001
@@ -130,17 +141,7 @@ class Signature:
         def call(arrays):
             return dict(zip(fetches, runner(*[arrays[key] for key in feeds])))
 
-        signature._call = call
-        return signature
-
-    def _set_specs(self, name: str, inputs: dict, outputs: dict) -> None:
-        self.name = name
-        self.inputs: dict[str, tf.TensorSpec] = inputs
-        self.outputs: dict[str, tf.TensorSpec] = outputs
-        self.batchable = all(
-            spec.shape.rank and spec.shape[0] is None
-            for spec in (*self.inputs.values(), *self.outputs.values())
-        )
+        return cls(name, inputs, outputs, call)
 
     def __repr__(self) -> str:
         return f"Signature({self.name!r}, inputs={list(self.inputs)})"

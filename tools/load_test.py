@@ -23,9 +23,10 @@ the decoded request (the same tensors, batch 1 when the request is) from
 `--concurrency` threads: by default as TF2 code does
 (`tf.saved_model.load(dir).signatures[name](**tensors)`); with
 `--in_process_runner=session` through the server's own TF1 `Session`
-callable, which leaves HTTP and JSON as the only difference. REST and in-process alternate `--rounds` times,
-`--duration_s` in all for each, so that both meet the same background load;
-it prints REST throughput divided by in-process throughput. The clients run
+callable, which leaves HTTP and JSON as the only difference. REST and
+in-process alternate `--rounds` times, `--duration_s` in all for each, so
+that both meet the same background load; it prints REST throughput divided
+by in-process throughput. The clients run
 on the same machine as the server and take CPU from it, as in-process calls
 need no client. The in-process calls use TensorFlow's default thread pools;
 when the server runs with `--tensorflow_intra_op_parallelism` or
@@ -86,10 +87,11 @@ flags.DEFINE_integer(
     "(0: TF's choice); set it as the server's --tensorflow_inter_op_parallelism.",
     flag_values=FLAGS,
 )
+RUNNERS = ("function", "session")
 flags.DEFINE_enum(
     "in_process_runner",
     "function",
-    ["function", "session"],
+    list(RUNNERS),
     "With --compare_in_process: 'function' calls tf.saved_model.load(dir)"
     ".signatures[name] (the usual TF2 call); 'session' calls a TF1 Session "
     "callable, as the server does, so the ratio is the cost of HTTP and JSON alone.",
@@ -279,9 +281,6 @@ def run_rest(
     return _merge([raw], duration_s)
 
 
-RUNNERS = ("function", "session")
-
-
 class InProcess:
     """The request's signature of a SavedModel, called directly (no server).
 
@@ -327,7 +326,8 @@ class InProcess:
         else:
             loaded = tf.saved_model.load(saved_model_dir)
             signatures = {
-                key: Signature(key, fn) for key, fn in loaded.signatures.items()
+                key: Signature.from_function(key, fn)
+                for key, fn in loaded.signatures.items()
             }
 
         def signature_of(name):

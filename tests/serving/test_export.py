@@ -21,6 +21,7 @@ from absl import flags
 
 from official.core.base_task import Task
 from official.core.experiment_config import TaskConfig
+from official.vision.tasks.image_signatures import image_signatures
 from serving import export, parity, tflite_export
 from serving.parity import ParityError, Tolerance
 
@@ -96,26 +97,7 @@ class FakeTask(Task):
                 model, tf.map_fn(decode, image_bytes, fn_output_signature=tf.float32)
             )
 
-        def tf_example(examples):
-            features = tf.io.parse_example(
-                examples, {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
-            )
-            return image_bytes(features["image/encoded"])
-
-        return {
-            "image_tensor": (
-                image_tensor,
-                [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")],
-            ),
-            "image_bytes": (
-                image_bytes,
-                [tf.TensorSpec([None], tf.string, name="image_bytes")],
-            ),
-            "tf_example": (
-                tf_example,
-                [tf.TensorSpec([None], tf.string, name="examples")],
-            ),
-        }
+        return image_signatures(image_tensor, image_bytes)
 
     def tflite_signature(self, model):
         spec = tf.TensorSpec([1, SIZE, SIZE, 3], tf.uint8, name="images")

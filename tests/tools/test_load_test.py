@@ -1,5 +1,6 @@
 """tools/load_test.py against a real server on 127.0.0.1, briefly."""
 
+import contextlib
 import importlib.util
 import pathlib
 
@@ -11,6 +12,18 @@ from serving import model_config
 from serving.server import ModelServer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def serving(model_dir, **kwargs):
+    """A server of model "m" from `model_dir`; yields its :predict URL."""
+    with ModelServer(
+        [model_config.ModelConfig("m", str(model_dir))],
+        rest_api_port=0,
+        file_system_poll_wait_seconds=0,
+        **kwargs,
+    ) as server:
+        yield f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +60,7 @@ def model_dir(tmp_path_factory):
 
 
 def test_load_test_reports_throughput_and_compares(tool, model_dir, capsys):
-    with ModelServer(
-        [model_config.ModelConfig("m", str(model_dir))],
-        rest_api_port=0,
-        file_system_poll_wait_seconds=0,
-    ) as server:
-        url = f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
+    with serving(model_dir) as url:
         code = tool.main(
             [
                 "load_test",
@@ -80,13 +88,7 @@ def test_load_test_reports_throughput_and_compares(tool, model_dir, capsys):
 
 def test_clients_reconnect_when_the_server_closes(tool, model_dir):
     """A 401 closes the connection: every request still gets its answer."""
-    with ModelServer(
-        [model_config.ModelConfig("m", str(model_dir))],
-        rest_api_port=0,
-        auth_token="secret",
-        file_system_poll_wait_seconds=0,
-    ) as server:
-        url = f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
+    with serving(model_dir, auth_token="secret") as url:
         body = tool.make_body([8, 8, 3])
         refused = tool.run_rest(url, body, 2, 0.3, 0.0, auth_token="wrong")
         served = tool.run_rest(url, body, 2, 0.3, 0.0, auth_token="secret")
@@ -101,12 +103,7 @@ def test_in_process_threads_can_match_the_server(model_dir):
     import subprocess
     import sys
 
-    with ModelServer(
-        [model_config.ModelConfig("m", str(model_dir))],
-        rest_api_port=0,
-        file_system_poll_wait_seconds=0,
-    ) as server:
-        url = f"http://127.0.0.1:{server.rest_port}/v1/models/m:predict"
+    with serving(model_dir) as url:
         result = subprocess.run(
             [
                 sys.executable,

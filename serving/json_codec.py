@@ -90,10 +90,10 @@ def _string_array(value, field: str) -> np.ndarray:
     return object_array(flat).reshape(shape)
 
 
-def _fast_array(value, dtype: tf.DType) -> np.ndarray | None:
+def _fast_array(value, dtype: np.dtype) -> np.ndarray | None:
     """numpy's reading of a `NumericText` (or a list of them), else None."""
     if isinstance(value, NumericText):
-        return value.to_array(dtype.as_numpy_dtype)
+        return value.to_array(dtype)
     if isinstance(value, list) and value and isinstance(value[0], NumericText):
         parts = [_fast_array(item, dtype) for item in value]
         if all(p is not None for p in parts) and len({p.shape for p in parts}) == 1:
@@ -115,12 +115,31 @@ def plain(value, field: str = "request"):
     return value
 
 
+class _Target:
+    """What `to_array` needs to know of an input dtype, worked out once."""
+
+    def __init__(self, dtype: tf.DType):
+        self.string = dtype == tf.string
+        self.bool = dtype == tf.bool
+        self.numpy = None if self.string else np.dtype(dtype.as_numpy_dtype)
+        self.integer = dtype.is_integer
+        self.number = dtype.is_floating or dtype.is_complex
+        self.limits = np.iinfo(self.numpy) if self.integer else None
+        self.text = dtype_text(dtype)
+
+
+_TARGETS: dict[tf.DType, _Target] = {}
+
+
 def to_array(value, dtype: tf.DType, field: str) -> np.ndarray:
     """One JSON value -> an array of `dtype`, or INVALID_ARGUMENT naming `field`."""
-    if dtype == tf.string:
+    target = _TARGETS.get(dtype)
+    if target is None:
+        target = _TARGETS[dtype] = _Target(dtype)
+    if target.string:
         return _string_array(plain(value, field), field)
-    expected = dtype_text(dtype)
-    array = None if dtype == tf.bool else _fast_array(value, dtype)
+    expected = target.text
+    array = None if target.bool else _fast_array(value, target.numpy)
     try:
         if array is None:
             array = np.asarray(plain(value, field))
@@ -132,29 +151,29 @@ def to_array(value, dtype: tf.DType, field: str) -> np.ndarray:
         raise invalid(
             f"{field}: expected numbers for a {expected} input; received {shown}."
         )
-    if dtype == tf.bool:
+    if target.bool:
         if kind != "b":
             raise invalid(f"{field}: expected true/false for a DT_BOOL input.")
         return array
     if kind == "b":
         raise invalid(f"{field}: received true/false for a {expected} input.")
-    if dtype.is_integer:
+    if target.integer:
         if kind == "f":
             raise invalid(
                 f"{field}: expected integers for a {expected} input; received "
                 f"floating-point numbers."
             )
-        limits = np.iinfo(dtype.as_numpy_dtype)
+        limits = target.limits
         if array.size and (array.min() < limits.min or array.max() > limits.max):
             raise invalid(
                 f"{field}: values must lie in [{limits.min}, {limits.max}] for a "
                 f"{expected} input; received [{array.min()}, {array.max()}]."
             )
-    elif not (dtype.is_floating or dtype.is_complex):
+    elif not target.number:
         raise invalid(
             f"{field}: inputs of dtype {expected} are not supported over REST."
         )
-    return array.astype(dtype.as_numpy_dtype)
+    return array.astype(target.numpy)
 
 
 def decode_request(body, signature_of) -> tuple[str, dict[str, np.ndarray], bool]:

@@ -51,13 +51,14 @@ class NumericText:
         if dtype.kind not in "iuf":
             return None
         data = self.text.encode("utf-8")
-        if data.translate(None, b"0123456789,-[] "):
+        classes = data.translate(_CLASSES)
+        if b"\x00" in classes:
             return None  # floats, exponents, other whitespace: json decides.
         skeleton = data.translate(None, b"0123456789- ")
-        shape = _shape(skeleton)
-        if shape is None or skeleton != _skeleton(shape):
+        shape = _checked_shape(skeleton)
+        if shape is None:
             return None
-        values = _integers(data, math.prod(shape))
+        values = _integers(data, classes, math.prod(shape))
         if values is None:
             return None
         if dtype.kind == "f" and np.abs(values).max() > 2**53:
@@ -69,10 +70,9 @@ class NumericText:
         return json.loads(self.text)
 
 
-# Each character's class: 1 digit, 2 "-", 3 "[", 4 ",", 5 "]", 6 " ".
-_CLASSES = bytes.maketrans(
-    b"0123456789-[,] ", b"\x01" * 10 + b"\x02\x03\x04\x05\x06"
-)
+# Each byte's class: 1 digit, 2 "-", 3 "[", 4 ",", 5 "]", 6 " ", 0 any other.
+_CLASS_OF = dict.fromkeys(b"0123456789", 1) | dict(zip(b"-[,] ", range(2, 7)))
+_CLASSES = bytes(_CLASS_OF.get(byte, 0) for byte in range(256))
 # Which class may follow which, in an array of JSON integers (a space only
 # after a comma, as `json.dumps` writes: elsewhere it could split a number).
 _FOLLOWS = {1: (1, 4, 5), 2: (1,), 3: (1, 2, 3), 4: (1, 2, 3, 6), 5: (4, 5), 6: (1, 2, 3)}
@@ -81,7 +81,7 @@ for _first, _nexts in _FOLLOWS.items():
     _ALLOWED_PAIRS[[8 * _first + n for n in _nexts]] = True
 
 
-def _integers(data: bytes, count: int) -> np.ndarray | None:
+def _integers(data: bytes, classes: bytes, count: int) -> np.ndarray | None:
     """The `count` integers in `data` (whose skeleton is checked), or None.
 
     Its brackets and commas form the skeleton of `count` slots, so it is
@@ -92,32 +92,68 @@ def _integers(data: bytes, count: int) -> np.ndarray | None:
     space only after a comma) and no number has more than 18 digits (int64
     cannot overflow). Then numpy reads the numbers between the commas.
     """
-    classes = data.translate(_CLASSES)
     codes = np.frombuffer(classes, np.uint8)
     if not np.take(_ALLOWED_PAIRS, codes[:-1] * np.uint8(8) + codes[1:]).all():
         return None
     if b"\x01" * 19 in classes:
         return None
     try:
-        values = np.fromstring(data.translate(None, b"[] "), dtype=np.int64, sep=",")
+        # Brackets become blanks, which numpy skips around the commas.
+        values = np.fromstring(data.translate(_BRACKETS_AS_BLANKS), np.int64, sep=",")
     except ValueError:
         return None
     return values if values.size == count else None
 
 
-def _shape(skeleton: bytes) -> tuple[int, ...] | None:
-    """Sizes along the first element of each level (checked by the skeleton)."""
-    depth = len(skeleton) - len(skeleton.lstrip(b"["))
-    if not 0 < depth <= MAX_DEPTH or not skeleton.endswith(b"]" * depth):
+_BRACKETS_AS_BLANKS = bytes.maketrans(b"[]", b"  ")
+# Shapes read recently, by the length of their skeleton: a request like the
+# last one is checked with one comparison instead of scanning its skeleton.
+_RECENT_SHAPES: dict[int, tuple[int, ...]] = {}
+
+
+def _checked_shape(skeleton: bytes) -> tuple[int, ...] | None:
+    """The shape of an exactly rectangular `skeleton`, else None."""
+    shape = _RECENT_SHAPES.get(len(skeleton))
+    if shape is not None and skeleton == _skeleton(shape):
+        return shape
+    shape = _shape(skeleton)
+    if shape is None or skeleton != _skeleton(shape):
         return None
-    shape = [skeleton.count(b"]" * (depth - 1) + b",") + 1]  # level 0: the whole
+    if len(_RECENT_SHAPES) >= 64:
+        _RECENT_SHAPES.clear()
+    _RECENT_SHAPES[len(skeleton)] = shape
+    return shape
+
+
+def _shape(skeleton: bytes) -> tuple[int, ...] | None:
+    """The shape that `skeleton` has if it is rectangular (the caller checks).
+
+    Each inner size is read from the first element at its level; the outer
+    size then follows from the length, so only the first element is scanned.
+    """
+    depth = len(skeleton) - len(skeleton.lstrip(b"["))
+    if not 0 < depth <= MAX_DEPTH:
+        return None
+    inner = []
     for level in range(1, depth):
         end = skeleton.find(b"]" * (depth - level), level)
         if end < 0:
             return None
         closing = b"]" * (depth - level - 1) + b","
-        shape.append(skeleton.count(closing, level, end + 1) + 1)
-    return tuple(shape)
+        inner.append(skeleton.count(closing, level, end + 1) + 1)
+    # len(_skeleton((n, *inner))) == n * (len(_skeleton(inner)) + 1) + 1
+    element = _skeleton_length(inner) + 1
+    outer, extra = divmod(len(skeleton) - 1, element)
+    if extra or outer < 1:
+        return None
+    return (outer, *inner)
+
+
+def _skeleton_length(shape: list[int]) -> int:
+    length = 0  # a scalar slot
+    for size in reversed(shape):
+        length = size * (length + 1) + 1
+    return length
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,11 +191,14 @@ def _find_runs(body: str) -> list[tuple[int, int]]:
 
     A candidate starts with `[` right after a `:` (a member's value) or at
     the start of the body, outside any string literal, and ends at the first
-    run of as many `]` as it opens with, before the next quote or brace; its
-    brackets must balance. In a valid body such a run is one whole value;
-    `NumericText.to_array` checks the rest. Each candidate's search ends at
-    the next quote or brace and the scan resumes there, so the whole pass is
-    linear in the body's length.
+    run of as many `]` as it opens with, before the next quote or brace.
+    Its brackets are not counted here: `NumericText` reads only an exactly
+    rectangular run (balanced by construction) and leaves any other to
+    `json.loads`, and a run cut short inside a ragged array leaves its
+    unmatched `]` in the rest of the body, which then fails to parse, so
+    `loads` falls back to `json.loads` of the whole body. Each candidate's
+    search ends at the next quote or brace and the scan resumes there, so
+    the whole pass is linear in the body's length.
     """
     runs: list[tuple[int, int]] = []
     position, quotes = 0, 0  # quotes before `position`
@@ -181,11 +220,8 @@ def _find_runs(body: str) -> list[tuple[int, int]]:
         close = body.find("]" * depth, start, limit)
         if depth > MAX_DEPTH or close < 0:
             continue
-        stop = close + depth
-        if stop - start >= MIN_FAST_CHARS and body.count(
-            "[", start, stop
-        ) == body.count("]", start, stop):
-            runs.append((start, stop))
+        if close + depth - start >= MIN_FAST_CHARS:
+            runs.append((start, close + depth))
 
 
 def _next_quote_or_brace(body: str, start: int) -> int:

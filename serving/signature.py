@@ -81,6 +81,15 @@ class Signature:
             spec.shape.rank and spec.shape[0] is None
             for spec in (*self.inputs.values(), *self.outputs.values())
         )
+        # Each input's numpy dtype (None: DT_STRING) and dims (None: any
+        # rank), so that `check_inputs` passes a good request in plain Python.
+        self._rules = {
+            key: (
+                None if spec.dtype == tf.string else np.dtype(spec.dtype.as_numpy_dtype),
+                None if spec.shape.rank is None else tuple(spec.shape.as_list()),
+            )
+            for key, spec in self.inputs.items()
+        }
 
     @classmethod
     def from_function(cls, name: str, function) -> "Signature":
@@ -163,6 +172,8 @@ class Signature:
 
     def check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
         """Raises INVALID_ARGUMENT unless names, dtypes and shapes all match."""
+        if self._matches(arrays):
+            return
         for key in arrays:
             self.input_spec(key)
         missing = [key for key in self.inputs if key not in arrays]
@@ -183,6 +194,20 @@ class Signature:
                     f"Input {key!r} of signature {self.name!r} must have shape "
                     f"{shape_text(spec.shape)}; received shape {list(array.shape)}."
                 )
+
+    def _matches(self, arrays: dict[str, np.ndarray]) -> bool:
+        if arrays.keys() != self._rules.keys():
+            return False
+        for key, (dtype, dims) in self._rules.items():
+            array = arrays[key]
+            if array.dtype.kind not in "OS" if dtype is None else array.dtype != dtype:
+                return False
+            if dims is not None and (
+                len(dims) != array.ndim
+                or any(d is not None and d != n for d, n in zip(dims, array.shape))
+            ):
+                return False
+        return True
 
     def batch_size(self, arrays: dict[str, np.ndarray]) -> int | None:
         """The common leading dimension, or None when the request cannot batch."""

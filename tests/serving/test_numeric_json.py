@@ -128,3 +128,12 @@ def test_pathological_bodies_stay_linear():
     many = "{" + ",".join(f'"k{i}": [{i}]' for i in range(50000)) + "}"
     assert len(numeric_json.loads(many)) == 50000
     assert time.monotonic() - started < 5
+
+
+def test_shapes_with_skeletons_of_the_same_length_are_told_apart():
+    # [[,,,],[,,,]] and [[,],[,],[,]] are both 13 bytes long.
+    two_by_four = np.arange(8).reshape(2, 4)
+    three_by_two = np.arange(6).reshape(3, 2)
+    for values in (two_by_four, three_by_two, two_by_four):
+        got = NumericText(json.dumps((values * 1000).tolist())).to_array(np.int64)
+        np.testing.assert_array_equal(got, values * 1000)

@@ -42,6 +42,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "GardenModelServer/1"
     disable_nagle_algorithm = True
+    rbufsize = 1 << 16  # a request of up to 64 KiB arrives in one read
     wbufsize = 1 << 16  # one write per response (flushed after each request)
     timeout = IDLE_TIMEOUT_S
     server: _HTTPServer

@@ -200,7 +200,10 @@ class Signature:
             return False
         for key, (dtype, dims) in self._rules.items():
             array = arrays[key]
-            if array.dtype.kind not in "OS" if dtype is None else array.dtype != dtype:
+            if dtype is None:  # DT_STRING: object or bytes arrays
+                if array.dtype.kind not in "OS":
+                    return False
+            elif array.dtype != dtype:
                 return False
             if dims is not None and (
                 len(dims) != array.ndim

@@ -137,3 +137,21 @@ def test_shapes_with_skeletons_of_the_same_length_are_told_apart():
     for values in (two_by_four, three_by_two, two_by_four):
         got = NumericText(json.dumps((values * 1000).tolist())).to_array(np.int64)
         np.testing.assert_array_equal(got, values * 1000)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1,), (7,), (1, 1), (3, 1), (1, 3), (2, 3, 4), (1, 8, 8, 3), (2, 1, 1, 1), (1, 1, 5)],
+)
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ":")])
+def test_every_rectangular_shape_reads_as_json_does(shape, separators):
+    values = np.random.default_rng(sum(shape)).integers(-300, 300, shape)
+    text = json.dumps(values.tolist(), separators=separators)
+    got = NumericText(text).to_array(np.int64)
+    assert got is not None
+    np.testing.assert_array_equal(got, np.asarray(json.loads(text)))
+    assert got.shape == shape
+
+
+def test_empty_inner_lists_step_aside():
+    assert NumericText(json.dumps([[], [], []])).to_array(np.int64) is None

@@ -81,8 +81,9 @@ class Signature:
             spec.shape.rank and spec.shape[0] is None
             for spec in (*self.inputs.values(), *self.outputs.values())
         )
-        # Each input's numpy dtype (None: DT_STRING) and dims (None: any
-        # rank), so that `check_inputs` passes a good request in plain Python.
+        # Each input's numpy dtype (None: DT_STRING: object or bytes arrays)
+        # and dims (None: any rank), which `check_inputs` compares in plain
+        # Python on every request.
         self._rules = {
             key: (
                 None if spec.dtype == tf.string else np.dtype(spec.dtype.as_numpy_dtype),
@@ -172,45 +173,35 @@ class Signature:
 
     def check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
         """Raises INVALID_ARGUMENT unless names, dtypes and shapes all match."""
-        if self._matches(arrays):
-            return
-        for key in arrays:
-            self.input_spec(key)
-        missing = [key for key in self.inputs if key not in arrays]
-        if missing:
+        if arrays.keys() != self._rules.keys():
+            for key in arrays:
+                self.input_spec(key)
+            missing = [key for key in self.inputs if key not in arrays]
             raise invalid(
                 f"Missing input {missing[0]!r} for signature {self.name!r}. "
                 f"Expected inputs: {self._expected()}."
             )
-        for key, spec in self.inputs.items():
-            array = arrays[key]
-            if not _same_dtype(array.dtype, spec.dtype):
-                raise invalid(
-                    f"Input {key!r} of signature {self.name!r} must be "
-                    f"{dtype_text(spec.dtype)}; received {_array_dtype_text(array)}."
-                )
-            if not spec.shape.is_compatible_with(array.shape):
-                raise invalid(
-                    f"Input {key!r} of signature {self.name!r} must have shape "
-                    f"{shape_text(spec.shape)}; received shape {list(array.shape)}."
-                )
-
-    def _matches(self, arrays: dict[str, np.ndarray]) -> bool:
-        if arrays.keys() != self._rules.keys():
-            return False
         for key, (dtype, dims) in self._rules.items():
             array = arrays[key]
-            if dtype is None:  # DT_STRING: object or bytes arrays
-                if array.dtype.kind not in "OS":
-                    return False
-            elif array.dtype != dtype:
-                return False
+            if dtype is None:
+                dtype_ok = array.dtype.kind in "OS"
+            else:
+                dtype_ok = array.dtype == dtype
+            if not dtype_ok:
+                raise invalid(
+                    f"Input {key!r} of signature {self.name!r} must be "
+                    f"{dtype_text(self.inputs[key].dtype)}; received "
+                    f"{_array_dtype_text(array)}."
+                )
             if dims is not None and (
                 len(dims) != array.ndim
                 or any(d is not None and d != n for d, n in zip(dims, array.shape))
             ):
-                return False
-        return True
+                raise invalid(
+                    f"Input {key!r} of signature {self.name!r} must have shape "
+                    f"{shape_text(self.inputs[key].shape)}; received shape "
+                    f"{list(array.shape)}."
+                )
 
     def batch_size(self, arrays: dict[str, np.ndarray]) -> int | None:
         """The common leading dimension, or None when the request cannot batch."""
@@ -231,12 +222,6 @@ class Signature:
             raise ServingError(
                 "INTERNAL", f"Signature {self.name!r} failed: {e.message}"
             ) from None
-
-
-def _same_dtype(numpy_dtype: np.dtype, dtype: tf.DType) -> bool:
-    if dtype == tf.string:
-        return numpy_dtype.kind in "OS"
-    return numpy_dtype == dtype.as_numpy_dtype
 
 
 def _array_dtype_text(array: np.ndarray) -> str:

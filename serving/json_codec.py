@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 
 import numpy as np
@@ -128,14 +129,12 @@ class _Target:
         self.text = dtype_text(dtype)
 
 
-_TARGETS: dict[tf.DType, _Target] = {}
+_target = functools.cache(_Target)
 
 
 def to_array(value, dtype: tf.DType, field: str) -> np.ndarray:
     """One JSON value -> an array of `dtype`, or INVALID_ARGUMENT naming `field`."""
-    target = _TARGETS.get(dtype)
-    if target is None:
-        target = _TARGETS[dtype] = _Target(dtype)
+    target = _target(dtype)
     if target.string:
         return _string_array(plain(value, field), field)
     expected = target.text

@@ -5,7 +5,7 @@ checks that no registering module is missing from this list.
 """
 
 # isort: off
-import official.modeling.optimization.optimizer_factory  # noqa: F401
+import official.modeling.optimization.components  # noqa: F401
 import official.vision.backbones.efficientnet  # noqa: F401
 import official.vision.backbones.mobilenet  # noqa: F401
 import official.vision.backbones.resnet  # noqa: F401

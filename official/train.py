@@ -48,9 +48,11 @@ flags.DEFINE_float(
 
 def main(argv: list[str]) -> int:
     del argv
-    from official.core import config_loader, exp_factory
-    from official.core.config import ConfigError
     import tensorflow as tf
+
+    import official.registry_imports  # noqa: F401  (fills the registries)
+    from official.base.config import ConfigError
+    from official.core import config_loader, exp_factory
 
     from official.core import record_guard
     from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted

@@ -45,7 +45,6 @@ in `parity.json` under `unchecked` with its Flex ops, and in the report's
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import shutil
@@ -63,10 +62,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
+import official.registry_imports  # noqa: E402, F401  (fills the registries)
 from official.core import checkpoints, task_factory  # noqa: E402
 from official.core.base_task import Task  # noqa: E402
 from official.core.config_loader import load_experiment_config  # noqa: E402
 from official.core.experiment_config import ExperimentConfig  # noqa: E402
+from official.base.suggest import did_you_mean
 from serving import onnx_export, parity, saved_model_export, tflite_export  # noqa: E402
 from serving.export_dir import (  # noqa: E402
     REPORT_FILE,
@@ -97,8 +98,7 @@ def _check_choices(kind: str, values: Sequence[str], valid: Sequence[str]) -> li
         raise ValueError(f"No {kind} given. Valid: {', '.join(valid)}.")
     for value in values:
         if value not in valid:
-            close = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, list(valid))
             raise ValueError(
                 f"Unknown {kind} {value!r}.{hint} Valid: {', '.join(valid)}."
             )

@@ -70,9 +70,13 @@ def not_found(message: str) -> ServingError:
 
 
 def choices(kind: str, name: str, valid: Iterable[str]) -> str:
-    """`Unknown <kind> 'x'. Did you mean 'y'? Valid: a, b.` (for messages)."""
+    """`Unknown <kind> 'x'. Did you mean 'y'? Valid: a, b.` (for messages).
+
+    The server imports nothing from `official`, so this is the server's own
+    copy of `official.base.suggest.did_you_mean`, with the same cutoff.
+    """
     valid = sorted(valid)
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(valid) if valid else "(none)"
     return f"Unknown {kind} {name!r}.{hint} Valid: {listed}."

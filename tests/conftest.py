@@ -7,6 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import official.registry_imports  # noqa: E402, F401  (the suite is an entry point)
+
 # Two logical CPUs so that MirroredStrategy runs with two replicas here.
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(

@@ -191,6 +191,7 @@ def time_model(task, params, batch_size: int, steps: int) -> float:
 def run_benchmark() -> dict:
     import tensorflow as tf
 
+    import official.registry_imports  # noqa: F401
     from official.core import task_factory
     from official.core.config_loader import load_experiment_config
 

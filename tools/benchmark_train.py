@@ -155,6 +155,7 @@ def load_config(
     `num_loops + 1` loops (the first is the warm-up), with no evaluation and a
     single checkpoint at the end.
     """
+    import official.registry_imports  # noqa: F401
     from official.core import config_loader, exp_factory
     from official.vision.configs.image_classification import (
         ImageClassificationTaskConfig,

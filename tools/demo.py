@@ -30,6 +30,7 @@ EXPERIMENT = "resnet_digits"
 
 def main(argv: list[str]) -> int:
     del argv
+    import official.registry_imports  # noqa: F401
     from official.core.config_loader import load_experiment_config
     from official.core.train_lib import run_experiment
     from official.datasets import digits

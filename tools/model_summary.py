@@ -201,8 +201,8 @@ def summarize(model, input_shape: tuple) -> dict:
 def build_backbone(name: str, params: dict, input_shape: tuple):
     """A registered backbone built at `input_shape`."""
     import official.registry_imports  # noqa: F401
-    from official.core.params_check import check_params
-    from official.core.registries import BACKBONES
+    from official.base.params_check import check_params
+    from official.base.registries import BACKBONES
 
     cls = BACKBONES.get(name)
     check_params(cls, params, "--params", reserved=("input_shape",))
@@ -223,6 +223,7 @@ def build_experiment_model(
     Returns:
         `(model, input_shape)`.
     """
+    import official.registry_imports  # noqa: F401
     from official.core import task_factory
     from official.core.config_loader import load_experiment_config
 

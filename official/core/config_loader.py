@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
+import tensorflow as tf  # gfile reads local and remote paths alike.
+import yaml
+
+from official.base.config import parse_params_override
 from official.core import exp_factory
-from official.core.config import load_yaml_file, parse_params_override
 from official.core.experiment_config import ExperimentConfig
 
 
@@ -44,3 +47,19 @@ def load_experiment_config(
         config.override_dotted(items)
     config.validate()
     return config
+
+
+def load_yaml_file(path: str) -> dict[str, Any]:
+    """Reads a YAML mapping from `path` with `safe_load`."""
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"Config file {path!r} does not exist.")
+    with tf.io.gfile.GFile(path, "r") as f:
+        data = yaml.safe_load(f)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"Config file {path!r} must hold a mapping at the top level, got "
+            f"{type(data).__name__}."
+        )
+    return data

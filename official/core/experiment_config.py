@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from official.core.config import Config, ConfigError
+from official.base.config import Config, ConfigError
 from official.modeling.optimization.optimization_config import OptimizationConfig
 
 

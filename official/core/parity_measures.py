@@ -64,11 +64,11 @@ assert tolerance.check(measures) == [
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
+from official.base.suggest import did_you_mean
 
 ARTIFACT_KINDS = ("saved_model", "none", "float16", "dynamic", "int8", "onnx")
 
@@ -200,8 +200,7 @@ def classification_tolerance(kind: str) -> ClassificationTolerance:
     """The classification tolerance of one artifact kind (see the module doc)."""
     if kind not in CLASSIFICATION_TOLERANCES:
         valid = sorted(CLASSIFICATION_TOLERANCES)
-        close = difflib.get_close_matches(kind, valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(kind, valid)
         raise KeyError(
             f"No parity tolerance for artifact kind {kind!r}.{hint} Known: "
             f"{', '.join(valid)}."

@@ -1,11 +1,15 @@
-"""Tasks are keyed by the type of their config."""
+"""Tasks are keyed by the type of their config.
+
+A task registers when its module is imported; the entry points import
+`official.registry_imports`, which lists every task module.
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
 from official.core.experiment_config import TaskConfig
-from official.core.registries import TASKS
+from official.base.registries import TASKS
 
 
 def register_task(config_cls: type) -> Callable:
@@ -15,7 +19,5 @@ def register_task(config_cls: type) -> Callable:
 
 def get_task(config: TaskConfig):
     """Builds the task registered for `type(config)`."""
-    import official.registry_imports  # noqa: F401
-
     task_cls = TASKS.get(type(config))
     return task_cls(config)

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 import official.registry_imports  # noqa: F401  (registers every backbone)
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling import layers
 
 ATOL = 1e-5

@@ -10,7 +10,7 @@ import pathlib
 import re
 
 from official.core import exp_factory
-from official.core.config import Config
+from official.base.config import Config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

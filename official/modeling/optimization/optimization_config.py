@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from official.core.config import Config
+from official.base.config import Config
+from official.modeling.optimization import components
 
 
 @dataclasses.dataclass
@@ -93,9 +94,7 @@ class OptimizationConfig(Config):
     def validate(self, where: str = "") -> None:
         super().validate(where)
         # Checked against the registered constructors' signatures.
-        from official.modeling.optimization import optimizer_factory
-
-        optimizer_factory.check_config(self, where)
+        components.check_config(self, where)
         if self.reference_batch_size < 0:
             raise ValueError(
                 f"{where}.reference_batch_size must be >= 0 (0 = no scaling). "

@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling.layers import ConvNormAct, InvertedBottleneck, make_divisible
 
 # The B0 stages: (kernel size, repeats, input filters, output filters, expand

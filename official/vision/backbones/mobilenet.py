@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling.layers import ConvNormAct, InvertedBottleneck, make_divisible
 
 # One block per row: (kernel size, expand ratio, filters, strides, squeeze-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling.layers import BottleneckBlock, ConvNormAct, ResidualBlock
 
 # model_id -> (block class, number of blocks in each of the four stages).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling.layers.patch_embedding import PatchEmbedding
 from official.modeling.layers.position_embedding import PositionEmbedding
 from official.modeling.layers.transformer_encoder_block import TransformerEncoderBlock

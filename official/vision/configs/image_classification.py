@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from official.core.config import Config
+from official.base.config import Config
 from official.core.experiment_config import DataConfig, TaskConfig
-from official.core.params_check import check_params
+from official.base.params_check import check_params
 
 
 def check_classes_and_input_size(where: str, num_classes: int, input_size: list[int]) -> None:
@@ -35,8 +35,8 @@ class BackboneConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        import official.registry_imports  # noqa: F401
-        from official.core.registries import BACKBONES
+        import official.vision.backbones  # noqa: F401  (registers every backbone)
+        from official.base.registries import BACKBONES
 
         try:
             cls = BACKBONES.get(self.type)
@@ -57,8 +57,8 @@ class ImageClassificationModelConfig(Config):
     def validate(self, where: str = "") -> None:
         super().validate(where)
         check_classes_and_input_size(where, self.num_classes, self.input_size)
-        import official.registry_imports  # noqa: F401
-        from official.core.registries import BACKBONES
+        import official.vision.backbones  # noqa: F401  (registers every backbone)
+        from official.base.registries import BACKBONES
 
         # Checks that need the input size (e.g. a ViT patch that must divide it).
         backbone_cls = BACKBONES.get(self.backbone.type)

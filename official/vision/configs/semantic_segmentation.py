@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from official.core.config import Config
+from official.base.config import Config
 from official.core.experiment_config import DataConfig, TaskConfig
 from official.vision.configs.image_classification import (
     BackboneConfig,
@@ -127,8 +127,8 @@ class SemanticSegmentationModelConfig(Config):
                 f"{where}.backbone.params.output_stride: set {where}.output_stride "
                 f"instead (the segmentation model passes it to the backbone)."
             )
-        import official.registry_imports  # noqa: F401
-        from official.core.registries import BACKBONES
+        import official.vision.backbones  # noqa: F401  (registers every backbone)
+        from official.base.registries import BACKBONES
 
         backbone_cls = BACKBONES.get(self.backbone.type)
         accepts = inspect.signature(backbone_cls).parameters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from official.core.registries import HEADS
+from official.base.registries import HEADS
 from official.modeling.layers import ConvNormAct
 from official.vision.heads.aspp import ASPP
 from official.vision.heads.segmentation_head import SegmentationHead

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.vision.configs.image_classification import ImageClassificationModelConfig
 from official.vision.models.image_classifier import ImageClassifier
 

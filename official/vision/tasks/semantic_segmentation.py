@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -25,6 +24,7 @@ from official.vision.evaluation.segmentation_metrics import (
 from official.vision.losses import segmentation_losses
 from official.vision.models.segmentation_factory import build_segmentation_model
 from official.vision.tasks.image_signatures import image_signatures
+from official.base.suggest import did_you_mean
 
 # What an exported artifact must meet against the Keras model, by artifact
 # kind: the fraction of pixels with the same class (`pixel_agreement`) and
@@ -260,8 +260,7 @@ class SemanticSegmentationTask(Task):
         """`SEGMENTATION_TOLERANCES[kind]`."""
         if kind not in SEGMENTATION_TOLERANCES:
             valid = sorted(SEGMENTATION_TOLERANCES)
-            close = difflib.get_close_matches(kind, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(kind, valid)
             raise KeyError(
                 f"No segmentation parity tolerance for artifact kind {kind!r}.{hint} "
                 f"Known: {', '.join(valid)}."

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from official.core import config_loader
-from official.core.config import Config, parse_params_override
+from official.base.config import Config, parse_params_override
 from official.core.experiment_config import DataConfig
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.core.registries import OPTIMIZERS, SCHEDULES
-from official.modeling.optimization import optimizer_factory
+from official.base.registries import OPTIMIZERS, SCHEDULES
+from official.modeling.optimization import components, optimizer_factory
 from official.modeling.optimization.lr_schedules import (
     ConstantLearningRate,
     LinearWarmup,
@@ -92,7 +92,7 @@ def test_unknown_optimizer_type_suggests_closest_and_lists_names():
 def test_unknown_schedule_type_suggests_closest_and_lists_names():
     config = schedule_config("cosin", {"initial_learning_rate": 0.1})
     with pytest.raises(KeyError) as excinfo:
-        optimizer_factory.check_config(config, WHERE)
+        components.check_config(config, WHERE)
     message = error_message(excinfo)
     assert message.startswith("trainer.optimizer_config.learning_rate.type: ")
     assert "Did you mean 'cosine'?" in message

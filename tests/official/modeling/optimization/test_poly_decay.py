@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from official.modeling.optimization import optimizer_factory
+from official.modeling.optimization import components, optimizer_factory
 from official.modeling.optimization.lr_schedules import PolyDecay
 from official.modeling.optimization.optimization_config import (
     LearningRateConfig,
@@ -38,7 +38,7 @@ def test_registered_as_poly_with_warmup():
         ),
         warmup=WarmupConfig(warmup_steps=10),
     )
-    optimizer_factory.check_config(config, "opt")
+    components.check_config(config, "opt")
     schedule = optimizer_factory.build_learning_rate(config)
     assert float(schedule(5)) == pytest.approx(0.5 * (0.9**0.9), rel=1e-5)
     assert float(schedule(50)) == pytest.approx(0.5**0.9, rel=1e-5)

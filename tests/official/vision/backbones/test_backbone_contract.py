@@ -18,7 +18,7 @@ import official.registry_imports  # noqa: F401
 # Until official/registry_imports.py lists them:
 import official.vision.backbones.efficientnet  # noqa: F401
 import official.vision.backbones.mobilenet  # noqa: F401
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.testing.test_case import run_saving_test, run_serialization_test
 
 SIZE = 64

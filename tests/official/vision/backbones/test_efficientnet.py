@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling.layers import InvertedBottleneck
 from official.testing.test_case import run_model_serialization_test
 from official.vision.backbones.efficientnet import EFFICIENTNET_SPECS, EfficientNet

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.testing.test_case import run_model_serialization_test
 from official.vision.backbones.mobilenet import MOBILENET_SPECS, MobileNet
 from official.vision.configs.image_classification import BackboneConfig

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from official.core.registries import BACKBONES
+from official.base.registries import BACKBONES
 from official.modeling.layers.transformer_encoder_block import TransformerEncoderBlock
 from official.testing.test_case import run_model_serialization_test
 from official.vision.backbones.vit import VIT_MODEL_IDS, ViT

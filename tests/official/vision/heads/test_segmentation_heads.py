@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from official.core.registries import HEADS
+from official.base.registries import HEADS
 from official.testing.test_case import run_layer_test
 from official.vision.backbones.resnet import ResNet
 from official.vision.heads.aspp import ASPP

@@ -1,6 +1,6 @@
 import pytest
 
-from official.core.registry import Registry
+from official.base.registry import Registry
 
 
 def test_register_and_get():

@@ -11,7 +11,7 @@ overrides.
 Example:
 ```python
 import dataclasses
-from official.core.config import Config
+from official.base.config import Config
 
 @dataclasses.dataclass
 class Inner(Config):
@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import types
 import typing
 from typing import Any, Union
 
 import yaml
+
+from official.base.suggest import did_you_mean
 
 
 class ConfigError(ValueError):
@@ -55,8 +56,7 @@ def _join(where: str, key: str) -> str:
 
 
 def _unknown_key_error(key: str, where: str, valid: list[str]) -> KeyError:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(key, valid)
     scope = f"under {where!r}" if where else "at the top level"
     return KeyError(
         f"Unknown config key {_join(where, key)!r}.{hint} Valid keys {scope}: "
@@ -286,21 +286,3 @@ def parse_params_override(text: str) -> dict[str, str]:
         key, value = piece.split("=", 1)
         items[key.strip()] = value.strip()
     return items
-
-
-def load_yaml_file(path: str) -> dict[str, Any]:
-    """Reads a YAML mapping from `path` with `safe_load`."""
-    import tensorflow as tf  # gfile reads local and remote paths alike.
-
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"Config file {path!r} does not exist.")
-    with tf.io.gfile.GFile(path, "r") as f:
-        data = yaml.safe_load(f)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"Config file {path!r} must hold a mapping at the top level, got "
-            f"{type(data).__name__}."
-        )
-    return data

@@ -2,7 +2,7 @@
 
 Example:
 ```python
-from official.core.registry import Registry
+from official.base.registry import Registry
 BLOCKS = Registry("block")
 
 @BLOCKS.register("plain")
@@ -15,9 +15,10 @@ assert BLOCKS.get("plain")() == "plain"
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Callable, Hashable, Iterable
+
+from official.base.suggest import did_you_mean
 
 
 def unknown_name_error(kind: str, name: Any, valid: Iterable[Any]) -> KeyError:
@@ -27,8 +28,7 @@ def unknown_name_error(kind: str, name: Any, valid: Iterable[Any]) -> KeyError:
     registered name and lists all of them.
     """
     valid = sorted(str(v) for v in valid)
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, valid)
     listed = ", ".join(valid) if valid else "(none)"
     return KeyError(f"Unknown {kind} {name!r}.{hint} Registered: {listed}.")
 

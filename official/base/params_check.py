@@ -7,7 +7,7 @@ a typo fails at load time, not after the model is built.
 
 Example:
 ```python
-from official.core.params_check import check_params, check_required_params
+from official.base.params_check import check_params, check_required_params
 
 def block(filters, strides=1, input_shape=None):
     return filters
@@ -23,9 +23,10 @@ except KeyError as e:
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Callable
+
+from official.base.suggest import did_you_mean
 
 
 def check_params(fn, params: dict, where: str, reserved: tuple = ()) -> None:
@@ -52,8 +53,7 @@ def check_params(fn, params: dict, where: str, reserved: tuple = ()) -> None:
     ]
     for key in params:
         if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, accepted)
             raise KeyError(
                 f"Unknown config key '{where}.{key}' for {getattr(fn, '__name__', fn)}."
                 f"{hint} Valid keys under {where!r}: {', '.join(sorted(accepted))}."

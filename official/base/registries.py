@@ -3,7 +3,7 @@
 Modules that register into them are listed in `official/registry_imports.py`.
 """
 
-from official.core.registry import Registry
+from official.base.registry import Registry
 
 EXPERIMENTS = Registry("experiment")
 TASKS = Registry("task")

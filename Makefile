@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test test-all install clean
+.PHONY: demo test test-all lint format install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) tools/demo.py --output_dir=$(DEMO_DIR)
 
-test: $(STAMP)
+# Style first: formatting, lint and module size, then the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(PY) tools/check_module_size.py
+
+# Rewrites files: the formatter, then the linter's safe fixes.
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: $(STAMP)
+test-all: lint
 	$(PY) -m pytest -q
 
 clean:

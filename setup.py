@@ -27,7 +27,9 @@ setup(
     extras_require={
         # jax: the layer and backbone tests also run on the JAX backend
         # (checked with jax 0.10.2 and keras 3.15).
-        "dev": ["pytest", "jax[cpu]>=0.10"],
+        # ruff is pinned exactly: `make test` checks formatting, and another
+        # release may format differently.
+        "dev": ["pytest", "jax[cpu]>=0.10", "ruff==0.17.6"],
         # The model server's gRPC API: TF Serving's own protos, so existing
         # TF Serving clients work unchanged.
         "serving": ["tensorflow-serving-api>=2.21,<3", "grpcio>=1.24.3,<2"],

@@ -11,8 +11,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["official", "official.*", "serving", "serving.*"]),
     install_requires=[
-        "tensorflow>=2.20",
-        "keras>=3.10",
+        "tensorflow>=2.21,<2.22",  # official/modeling/optimization/optimizers.py
+        "keras>=3.15,<3.16",  # uses private hooks checked with these versions.
         "absl-py",
         "PyYAML",
         "numpy",

@@ -396,7 +396,7 @@ def export_task(
             raise ParityError(
                 "Exported artifacts disagree with the Keras model (see the "
                 "task's parity_tolerance; classification's are in "
-                "official/core/parity_measures.py):\n"
+                "official/vision/tasks/classification_parity.py):\n"
                 + parity.failure_summary(report_parity)
             )
 

@@ -13,19 +13,22 @@
       config { name: "other" base_path: "/models/other" }
     }
 
-With `tensorflow-serving-api` installed the file is parsed by protobuf's
-`text_format` into its `ModelServerConfig` proto; without it, by a small strict
-parser of the same syntax (fields, `{...}` blocks, quoted strings, integers and
-`#` comments). Either way the supported fields are exactly those above; any
-other field (`logging_config`, `custom_model_config`, ...) is an error that
-names it, so that nothing in a deployment's config is silently ignored.
+The file is parsed by protobuf's `text_format` into TF Serving's own
+`ModelServerConfig` proto (`tensorflow_serving.config.model_server_config_pb2`,
+from `tensorflow-serving-api`: the extra `serving`), so any text TF Serving
+reads is read the same way. The supported fields are exactly those above; any
+other field (`logging_config`, `custom_model_config`, ...) is an error, so that
+nothing in a deployment's config is silently ignored. Every error names the
+file, the line and what is wrong, e.g.
+`models.config:5: config #1 ('digits'): unsupported field 'logging_config'.`
 
-Imports only the standard library (and the optional protos).
+Imports the standard library; the protos only when a config file is read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 
@@ -104,167 +107,174 @@ def load_config_file(path: str) -> list[ModelConfig]:
         raise FileNotFoundError(f"--model_config_file {path!r} does not exist.")
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    return parse_config(text, where=path)
+
+
+def parse_config(text: str, where: str = "<model config>") -> list[ModelConfig]:
+    """Parses `ModelServerConfig` text; errors start with `where:LINE:`.
+
+    Raises:
+        ValueError: the text does not parse, sets an unsupported field or
+            describes an invalid model.
+        ImportError: `tensorflow-serving-api` is not installed.
+    """
     try:
-        tree = _parse_with_protos(text)
-    except ImportError:
-        tree = parse_text_proto(text)
-    return configs_from_tree(tree, where=path)
-
-
-def _parse_with_protos(text: str) -> dict:
-    from google.protobuf import json_format, text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
+        from google.protobuf import text_format
+        from tensorflow_serving.config import model_server_config_pb2
+    except ImportError as e:
+        raise ImportError(
+            f"Reading {where!r} needs TF Serving's protos: install the extra "
+            "`serving` (pip install tensorflow-serving-api), or serve one model "
+            f"with --model_name and --model_base_path. ({e})"
+        ) from None
     message = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as e:
-        raise ValueError(f"Invalid ModelServerConfig text proto: {e}") from None
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+        raise ValueError(_parse_error(where, e, message)) from None
+    return _configs(message, _field_lines(text_format, text), where)
 
 
-# ---- the strict fallback parser ----------------------------------------------------
+def _parse_error(where: str, error, message) -> str:
+    """`where:LINE:COLUMN: ...`, with a did-you-mean for a misspelt field."""
+    detail = re.sub(r"^\d+(:\d+)? : ", "", str(error))
+    location = where
+    if error.GetLine() is not None:
+        location += f":{error.GetLine()}"
+        if error.GetColumn() is not None:
+            location += f":{error.GetColumn()}"
+    unknown = re.search(r'Message type "([\w.]+)" has no field named "(\w+)"', detail)
+    if unknown:
+        try:
+            descriptor = message.DESCRIPTOR.file.pool.FindMessageTypeByName(
+                unknown.group(1)
+            )
+        except KeyError:
+            descriptor = None
+        fields = [f.name for f in descriptor.fields] if descriptor else []
+        close = difflib.get_close_matches(unknown.group(2), fields, n=1)
+        if close:
+            detail += f" Did you mean {close[0]!r}?"
+    return f"{location}: invalid ModelServerConfig text proto: {detail}"
 
-_TOKEN = re.compile(
-    r"""(?P<space>\s+|\#[^\n]*)
-      |(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-      |(?P<number>-?\d+)
-      |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-      |(?P<punct>[:{}<>;,])""",
-    re.VERBOSE,
-)
-# Fields that repeat, so that they parse to lists (as MessageToDict gives).
-_REPEATED = {"config", "versions", "version_labels"}
+
+def _field_lines(text_format, text: str) -> dict[tuple, int]:
+    """The line of each field of `text`, which parsed: `{path: line}`.
+
+    A path lists `(field name, occurrence)` from the top, e.g.
+    `(("model_config_list", 0), ("config", 1), ("name", 0))` is the second
+    model's name. Walks protobuf's own tokenizer; the lines only locate error
+    messages, so a text it does not follow gives fewer lines, never an error.
+    """
+    tokenizer = text_format.Tokenizer(text.split("\n"))
+    lines: dict[tuple, int] = {}
+
+    def line() -> int:
+        return tokenizer.ParseError("").GetLine()
+
+    def block(path: tuple, end: str) -> None:
+        seen: dict[str, int] = {}
+        while not tokenizer.AtEnd() and not tokenizer.TryConsume(end):
+            if tokenizer.TryConsume(",") or tokenizer.TryConsume(";"):
+                continue
+            name, at = tokenizer.token, line()
+            tokenizer.NextToken()
+            tokenizer.TryConsume(":")
+            if not tokenizer.TryConsume("["):
+                value(path, name, seen, at)
+                continue
+            while not tokenizer.AtEnd() and not tokenizer.TryConsume("]"):
+                if not tokenizer.TryConsume(","):
+                    value(path, name, seen, line())
+
+    def value(path: tuple, name: str, seen: dict, at: int) -> None:
+        seen[name] = seen.get(name, -1) + 1
+        key = (*path, (name, seen[name]))
+        lines.setdefault(key, at)
+        if tokenizer.token in ("{", "<"):
+            end = "}" if tokenizer.token == "{" else ">"
+            tokenizer.NextToken()
+            block(key, end)
+            return
+        tokenizer.NextToken()
+        while tokenizer.token[:1] in ("'", '"'):  # adjacent strings join
+            tokenizer.NextToken()
+
+    try:
+        block((), "")
+    except Exception:  # Best effort: fewer lines, the same errors.
+        pass
+    return lines
 
 
-def _tokens(text: str):
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if not match:
-            line = text.count("\n", 0, position) + 1
+# ---- from the parsed proto to ModelConfigs -------------------------------------------
+
+
+def _configs(message, lines: dict, where: str) -> list[ModelConfig]:
+    def at(*path) -> str:
+        """`where:LINE` of the field at `path` (or of its closest parent)."""
+        while path and path not in lines:
+            path = path[:-1]
+        return f"{where}:{lines[path]}" if path else where
+
+    _check_fields(message, ("model_config_list",), lambda name: at((name, 0)))
+    if not message.model_config_list.config:
+        raise ValueError(
+            f"{at(('model_config_list', 0))}: model_config_list has no `config` "
+            "entries."
+        )
+    result = []
+    for index, config in enumerate(message.model_config_list.config):
+        path = (("model_config_list", 0), ("config", index))
+
+        def field_at(*names, path=path) -> str:
+            return at(*path, *((name, 0) for name in names))
+
+        prefix = f"config #{index + 1}" + (f" ({config.name!r})" if config.name else "")
+        _check_fields(config, _MODEL_FIELDS, field_at, f"{prefix}: ")
+        result.append(_model_config(config, prefix, field_at))
+        names = [c.name for c in result]
+        if names.count(config.name) > 1:
             raise ValueError(
-                f"Invalid ModelServerConfig text proto at line {line}: unexpected "
-                f"{text[position : position + 20]!r}."
+                f"{field_at('name')}: {prefix}: the model name repeats; names "
+                f"must be unique. Names: {names}."
             )
-        kind = match.lastgroup
-        if kind != "space":
-            yield kind, match.group(), text.count("\n", 0, position) + 1
-        position = match.end()
-
-
-def parse_text_proto(text: str) -> dict:
-    """Parses the text-proto subset into nested dicts (repeated fields as lists)."""
-    tokens = list(_tokens(text))
-    tree, index = _parse_message(tokens, 0, closing=None)
-    return tree
-
-
-def _parse_message(tokens, index, closing):
-    message: dict = {}
-    while index < len(tokens):
-        kind, value, line = tokens[index]
-        if value == closing:
-            return message, index + 1
-        if value in (",", ";"):
-            index += 1
-            continue
-        if kind != "ident":
-            raise ValueError(f"Line {line}: expected a field name, got {value!r}.")
-        field, index = value, index + 1
-        if index < len(tokens) and tokens[index][1] == ":":
-            index += 1
-        if index >= len(tokens):
-            raise ValueError(f"Line {line}: field {field!r} has no value.")
-        kind, value, line = tokens[index]
-        if value in ("{", "<"):
-            parsed, index = _parse_message(
-                tokens, index + 1, "}" if value == "{" else ">"
-            )
-        elif kind == "string":
-            parsed, index = _unquote(value), index + 1
-        elif kind == "number":
-            parsed, index = int(value), index + 1
-        elif kind == "ident":
-            parsed, index = value, index + 1
-        else:
-            raise ValueError(f"Line {line}: bad value {value!r} for field {field!r}.")
-        if field in _REPEATED:
-            message.setdefault(field, []).append(parsed)
-        elif field in message:
-            raise ValueError(f"Line {line}: field {field!r} is set twice.")
-        else:
-            message[field] = parsed
-    if closing is not None:
-        raise ValueError(f"Unbalanced braces: a block is not closed with {closing!r}.")
-    return message, index
-
-
-def _unquote(quoted: str) -> str:
-    body = quoted[1:-1]
-    return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
-
-
-# ---- from the parsed tree to ModelConfigs --------------------------------------------
-
-
-def _check_keys(where: str, message: dict, valid) -> None:
-    for key in message:
-        if key not in valid:
-            raise ValueError(
-                f"{where}: unsupported field {key!r}. Supported: {', '.join(valid)}."
-            )
-
-
-def configs_from_tree(tree: dict, where: str = "config") -> list[ModelConfig]:
-    """Builds `ModelConfig`s from a parsed `ModelServerConfig` (dict form)."""
-    _check_keys(where, tree, ("model_config_list",))
-    configs = tree.get("model_config_list", {}).get("config", [])
-    _check_keys(
-        f"{where}: model_config_list", tree.get("model_config_list", {}), ("config",)
-    )
-    if not configs:
-        raise ValueError(f"{where}: model_config_list has no `config` entries.")
-    result = [
-        _model_config(f"{where}: config #{i + 1}", c) for i, c in enumerate(configs)
-    ]
-    names = [config.name for config in result]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{where}: model names repeat: {names}.")
     return result
 
 
-def _model_config(where: str, config: dict) -> ModelConfig:
-    _check_keys(where, config, _MODEL_FIELDS)
-    platform = config.get("model_platform", "tensorflow")
+def _check_fields(message, valid, field_at, context: str = "") -> None:
+    """Raises for the first field set in `message` that is not in `valid`."""
+    for field, _ in message.ListFields():
+        if field.name not in valid:
+            raise ValueError(
+                f"{field_at(field.name)}: {context}unsupported field "
+                f"{field.name!r}. Supported: {', '.join(valid)}."
+            )
+
+
+def _model_config(config, prefix: str, field_at) -> ModelConfig:
+    platform = config.model_platform or "tensorflow"
     if platform != "tensorflow":
         raise ValueError(
-            f"{where}: model_platform {platform!r} is not supported. Valid: tensorflow."
+            f"{field_at('model_platform')}: {prefix}: model_platform {platform!r} "
+            "is not supported. Valid: tensorflow."
         )
-    kwargs = {"name": config.get("name", ""), "base_path": config.get("base_path", "")}
-    policy = config.get("model_version_policy", {})
-    _check_keys(f"{where}: model_version_policy", policy, POLICIES)
-    if len(policy) > 1:
-        raise ValueError(
-            f"{where}: model_version_policy sets {sorted(policy)}; set one."
-        )
-    if "latest" in policy:
-        _check_keys(f"{where}: latest", policy["latest"], ("num_versions",))
-        kwargs["num_versions"] = int(policy["latest"].get("num_versions", 1))
-    elif "all" in policy:
+    kwargs = {"name": config.name, "base_path": config.base_path}
+    policy = config.model_version_policy
+    choice = policy.WhichOneof("policy_choice")
+    if choice == "latest":
+        # proto3 cannot tell `num_versions: 0` from unset; TF Serving reads both as 1.
+        kwargs["num_versions"] = int(policy.latest.num_versions) or 1
+    elif choice == "all":
         kwargs["version_policy"] = "all"
-    elif "specific" in policy:
-        _check_keys(f"{where}: specific", policy["specific"], ("versions",))
+    elif choice == "specific":
         kwargs["version_policy"] = "specific"
-        kwargs["versions"] = tuple(
-            int(v) for v in policy["specific"].get("versions", [])
-        )
-    labels = config.get("version_labels", [])
-    if isinstance(labels, dict):  # MessageToDict writes a map as a dict.
-        labels = [{"key": key, "value": value} for key, value in labels.items()]
-    pairs = []
-    for entry in labels:
-        _check_keys(f"{where}: version_labels", entry, ("key", "value"))
-        pairs.append((str(entry.get("key", "")), int(entry.get("value", 0))))
-    kwargs["version_labels"] = tuple(pairs)
-    return ModelConfig(**kwargs)
+        kwargs["versions"] = tuple(int(v) for v in policy.specific.versions)
+    kwargs["version_labels"] = tuple(
+        (str(label), int(version))
+        for label, version in sorted(config.version_labels.items())
+    )
+    try:
+        return ModelConfig(**kwargs)
+    except ValueError as e:
+        raise ValueError(f"{field_at()}: {e}") from None

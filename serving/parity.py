@@ -16,12 +16,9 @@ through its parity hooks (`official/core/parity_measures.py`, applied here):
 `measures(reference, candidate, labels)` gives the numbers per artifact,
 `reference_measures(reference, labels)` those of Keras alone, and
 `tolerance_for(kind)` a tolerance whose `check(measures)` lists violated
-bounds. `check_parity` defaults to classification's
-(`classification_measures`, `TOLERANCES`): probability and relative logit
-differences, top-1 agreement with Keras, top-1 accuracy against the labels and
-the drop from Keras' accuracy. The tolerances are fixed in code, by artifact
-kind (`saved_model`, `none`, `float16`, `dynamic`, `int8`, `onnx`; see
-`official/core/parity_measures.py`); tests do not loosen them.
+bounds. The tolerances are fixed in code beside each task, by artifact kind
+(`saved_model`, `none`, `float16`, `dynamic`, `int8`, `onnx`; e.g.
+`official/vision/tasks/classification_parity.py`); tests do not loosen them.
 
 Integer outputs of a full-integer .tflite file (`--int8_io=int8|uint8`) are
 dequantized with each tensor's scale and zero point before they are measured
@@ -44,12 +41,6 @@ from official.core import parity_measures
 from serving import tflite_export
 
 _BATCH = 32  # Examples per call when running Keras and the SavedModel.
-
-
-# The classification defaults; the same objects as in `parity_measures`, so
-# that changing an entry here changes what `classification_tolerance` returns.
-Tolerance = parity_measures.ClassificationTolerance
-TOLERANCES = parity_measures.CLASSIFICATION_TOLERANCES
 
 Measures = Callable[[Mapping, Mapping, np.ndarray], dict[str, float]]
 ReferenceMeasures = Callable[[Mapping, np.ndarray], dict[str, float]]
@@ -104,7 +95,7 @@ def compare(
     outputs: Mapping[str, np.ndarray],
     labels: np.ndarray,
     tolerance: parity_measures.ParityTolerance,
-    measures: Measures = parity_measures.classification_measures,
+    measures: Measures,
 ) -> dict[str, Any]:
     """Measures `outputs` against `reference` and checks `tolerance`.
 
@@ -125,14 +116,13 @@ def check_parity(
     labels: np.ndarray,
     serving_signatures: Mapping[str, tuple[Callable, Sequence[tf.TensorSpec]]],
     tflite_fn: Callable,
+    *,
+    measures: Measures,
+    reference_measures: ReferenceMeasures,
+    tolerance_for: ToleranceFor,
     saved_model_dir: str | None = None,
     tflite_files: Mapping[str, str] | None = None,
     onnx_file: str | None = None,
-    measures: Measures = parity_measures.classification_measures,
-    reference_measures: ReferenceMeasures = (
-        parity_measures.classification_reference_measures
-    ),
-    tolerance_for: ToleranceFor = parity_measures.classification_tolerance,
 ) -> dict[str, Any]:
     """Runs the examples through Keras and every artifact; returns the report.
 
@@ -144,13 +134,13 @@ def check_parity(
             Python functions that are their Keras reference.
         tflite_fn: the function of `task.tflite_signature`, the reference of
             the .tflite files and of the ONNX file.
-        saved_model_dir: the SavedModel to reload, or None.
-        tflite_files: `{quantization: path}`.
-        onnx_file: a `model.onnx` to run with onnxruntime, or None.
-        measures: `task.parity_measures`; classification's by default.
+        measures: `task.parity_measures`.
         reference_measures: `task.parity_reference_measures`.
         tolerance_for: `task.parity_tolerance`, called with the artifact kind
             (`saved_model`, a quantization, or `onnx`).
+        saved_model_dir: the SavedModel to reload, or None.
+        tflite_files: `{quantization: path}`.
+        onnx_file: a `model.onnx` to run with onnxruntime, or None.
 
     Returns:
         `{"num_examples", "reference", "artifacts": {name: result}, "passed"}`;

@@ -21,7 +21,9 @@ default, not every interface); `--rest_api_port` defaults to 8501 (TF Serving:
 0, off); batching is on by default (`--enable_batching`, `--max_batch_size`,
 `--batch_timeout_micros`, `--num_batch_threads` replace its
 `--batching_parameters_file`); `--auth_token` adds bearer-token auth and
-`--max_body_bytes` a request size limit. SIGTERM or SIGINT stops accepting,
+`--max_body_bytes` a request size limit; `--port=-1` / `--rest_api_port=-1`
+bind a free port, named in the start-up line ("Serving NAMES on REST
+http://HOST:PORT and gRPC HOST:PORT."). SIGTERM or SIGINT stops accepting,
 finishes the requests in flight and exits 0.
 
 This module and every `serving` module it imports use only TensorFlow, numpy,
@@ -212,9 +214,17 @@ FLAGS = flags.FLAGS
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     """tensorflow_model_server's flags, plus --host, --auth_token and batching."""
     fv = flag_values
-    flags.DEFINE_integer("port", 8500, "gRPC port; 0 disables gRPC.", flag_values=fv)
     flags.DEFINE_integer(
-        "rest_api_port", 8501, "REST port; 0 disables REST.", flag_values=fv
+        "port",
+        8500,
+        "gRPC port; 0 disables gRPC, -1 binds a free port (printed at start).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "rest_api_port",
+        8501,
+        "REST port; 0 disables REST, -1 binds a free port (printed at start).",
+        flag_values=fv,
     )
     flags.DEFINE_string(
         "host", "127.0.0.1", "Address to bind (0.0.0.0: all).", flag_values=fv
@@ -296,14 +306,20 @@ def configs_from_flags(fv: flags.FlagValues = FLAGS) -> list[ModelConfig]:
     return model_config.from_flags(fv.model_name, fv.model_base_path)
 
 
+def _port(value: int) -> int | None:
+    """A port flag as `ModelServer` takes it: 0 (off) -> None, -1 (any) -> 0."""
+    return None if value == 0 else max(value, 0)
+
+
 def server_from_flags(fv: flags.FlagValues = FLAGS) -> ModelServer:
     for name in ("port", "rest_api_port"):
-        if not 0 <= fv[name].value <= 65535:
+        if not -1 <= fv[name].value <= 65535:
             raise app.UsageError(
-                f"--{name} must be in [0, 65535]. Received: {fv[name].value}."
+                f"--{name} must be in [-1, 65535] (0: off, -1: a free port). "
+                f"Received: {fv[name].value}."
             )
-    grpc_port = fv.port or None
-    if grpc_port and not grpc_available():
+    grpc_port = _port(fv.port)
+    if grpc_port is not None and not grpc_available():
         if fv["port"].present:
             raise app.UsageError(GRPC_MISSING)
         logging.warning("%s Serving REST only.", GRPC_MISSING)
@@ -311,7 +327,7 @@ def server_from_flags(fv: flags.FlagValues = FLAGS) -> ModelServer:
     return ModelServer(
         configs_from_flags(fv),
         host=fv.host,
-        rest_api_port=fv.rest_api_port or None,
+        rest_api_port=_port(fv.rest_api_port),
         grpc_port=grpc_port,
         auth_token=fv.auth_token or os.environ.get("GARDEN_SERVING_AUTH_TOKEN", ""),
         max_batch_size=fv.max_batch_size if fv.enable_batching else 1,

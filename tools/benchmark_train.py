@@ -291,8 +291,12 @@ def benchmark(
     runtime = config.runtime
     if runtime.seed is not None:
         keras.utils.set_random_seed(runtime.seed)
+    from official.modeling.layers import conv2d
+
     previous_policy = keras.mixed_precision.global_policy()
+    previous_matmul = conv2d.conv1x1_as_matmul()
     keras.mixed_precision.set_global_policy(runtime.mixed_precision_dtype)
+    conv2d.set_conv1x1_as_matmul(runtime.conv1x1_as_matmul)
     model_dir = tempfile.mkdtemp(prefix="benchmark_train_")
     try:
         strategy = distribute.get_strategy(
@@ -316,6 +320,7 @@ def benchmark(
         peak = matmul_peak_gflops(matmul_size, devices[0] if devices else None)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+        conv2d.set_conv1x1_as_matmul(previous_matmul)
         shutil.rmtree(model_dir, ignore_errors=True)
 
     timed = timer.seconds[1:]

@@ -77,9 +77,9 @@ class Task(abc.ABC):
 
     # ---- parity hooks (export) ----------------------------------------------
     # The exporter compares every artifact's outputs with the Keras reference
-    # through these; the defaults are classification's
-    # (`official/core/parity_measures.py`). A task with other outputs
-    # (segmentation, detection, text) overrides all three.
+    # through these (`official/core/parity_measures.py`). A task that is
+    # exported defines all three; classification's are in
+    # `official/vision/tasks/classification_parity.py`.
 
     def parity_measures(
         self, reference: dict[str, Any], candidate: dict[str, Any], labels: Any
@@ -94,18 +94,16 @@ class Task(abc.ABC):
 
         Returns:
             A flat `{measure_name: float}` dict, written to `parity.json` and
-            checked by `parity_tolerance(kind).check`. Default:
-            `parity_measures.classification_measures` (probability and logit
-            differences, top-1 agreement, accuracy and its drop).
+            checked by `parity_tolerance(kind).check`.
         """
-        return parity_measures.classification_measures(reference, candidate, labels)
+        raise self._no_parity_hook("parity_measures")
 
     def parity_reference_measures(
         self, reference: dict[str, Any], labels: Any
     ) -> dict[str, float]:
         """Measures of the Keras reference alone (e.g. its accuracy), for the
-        report. Default: `{"top1_accuracy"}`."""
-        return parity_measures.classification_reference_measures(reference, labels)
+        report."""
+        raise self._no_parity_hook("parity_reference_measures")
 
     def parity_tolerance(self, kind: str) -> parity_measures.ParityTolerance:
         """What an artifact of `kind` must meet.
@@ -117,6 +115,13 @@ class Task(abc.ABC):
         Returns:
             A frozen dataclass with `check(measures) -> list[str]` (one
             message per violated bound), e.g. `parity_measures.Bounds`.
-            Default: `parity_measures.CLASSIFICATION_TOLERANCES[kind]`.
         """
-        return parity_measures.classification_tolerance(kind)
+        raise self._no_parity_hook("parity_tolerance")
+
+    def _no_parity_hook(self, name: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} does not define {name}: an exported task "
+            f"defines parity_measures, parity_reference_measures and "
+            f"parity_tolerance, which say how its artifacts must agree with the "
+            f"Keras model (see official/core/parity_measures.py)."
+        )

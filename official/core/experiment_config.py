@@ -22,6 +22,10 @@ class DataConfig(Config):
     tfds_split: str = ""
     tfds_data_dir: str = ""
     global_batch_size: int = 32
+    # Examples in one epoch of this split (0 = unknown). The training
+    # split's turns the trainer's durations in epochs into steps
+    # (official/core/durations.py).
+    num_examples: int = 0
     is_training: bool = True
     shuffle_buffer_size: int = 1000
     cache: bool = False
@@ -63,6 +67,11 @@ class DataConfig(Config):
             raise ValueError(
                 f"{where}.global_batch_size must be > 0. Received: "
                 f"{self.global_batch_size}."
+            )
+        if self.num_examples < 0:
+            raise ValueError(
+                f"{where}.num_examples must be >= 0 (0 = unknown). Received: "
+                f"{self.num_examples}."
             )
         self._validate_reader_options(where)
 
@@ -146,6 +155,8 @@ class RuntimeConfig(Config):
     (with a seed, a resumed run then ends with the same weights as an
     uninterrupted one). `mixed_precision_dtype` is one of float32,
     mixed_float16 (with dynamic loss scaling) or mixed_bfloat16.
+    `conv1x1_as_matmul` lets bfloat16 training run 1x1 convolutions as matrix
+    products while no GPU or TPU is visible (faster there on CPU).
     """
 
     distribution_strategy: str = "one_device"
@@ -153,6 +164,7 @@ class RuntimeConfig(Config):
     seed: int | None = None
     deterministic: bool = False
     mixed_precision_dtype: str = "float32"
+    conv1x1_as_matmul: bool = True
     worker_start_timeout_seconds: float = 120.0
     tpu_address: str = ""
 
@@ -180,7 +192,15 @@ class RuntimeConfig(Config):
 
 @dataclasses.dataclass
 class TrainerConfig(Config):
-    """The training loop. Durations are in steps.
+    """The training loop. The trainer counts durations in steps.
+
+    Recipes state durations in epochs instead: `train_epochs`,
+    `checkpoint_interval_epochs`, `validation_interval_epochs` (and the
+    optimizer's `warmup.warmup_epochs`, `learning_rate.decay_epochs`), with
+    the training split's size in `task.train_data.num_examples`. An epochs
+    field > 0 sets its step field when the config is loaded, from the global
+    batch size (see `official/core/durations.py`); 0 leaves the step field
+    as given. The intervals become whole loops of `steps_per_loop`.
 
     `validation_steps` = -1 evaluates on the whole validation split.
     `validation_interval` = 0 evaluates only at the end of training.
@@ -199,10 +219,13 @@ class TrainerConfig(Config):
     """
 
     train_steps: int = 1000
+    train_epochs: float = 0.0
     steps_per_loop: int = 100
     checkpoint_interval: int = 1000
+    checkpoint_interval_epochs: float = 0.0
     max_to_keep: int = 5
     validation_interval: int = 1000
+    validation_interval_epochs: float = 0.0
     validation_steps: int = -1
     optimizer_config: OptimizationConfig = dataclasses.field(
         default_factory=OptimizationConfig
@@ -227,6 +250,16 @@ class TrainerConfig(Config):
                 )
         if self.validation_interval < 0:
             raise ValueError(f"{where}.validation_interval must be >= 0.")
+        for name in (
+            "train_epochs",
+            "checkpoint_interval_epochs",
+            "validation_interval_epochs",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"{where}.{name} must be >= 0 (0 = use the step field). "
+                    f"Received: {getattr(self, name)}."
+                )
         if self.validation_steps == 0 or self.validation_steps < -1:
             raise ValueError(
                 f"{where}.validation_steps must be -1 (whole split) or > 0. "

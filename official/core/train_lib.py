@@ -8,9 +8,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from official.core import checkpoints, distribute, task_factory
+from official.core import checkpoints, distribute, durations, task_factory
 from official.core.experiment_config import ExperimentConfig
 from official.core.trainer import Trainer
+from official.modeling.layers import conv2d
 
 MODES = ("train", "eval", "train_and_eval", "continuous_eval")
 
@@ -73,6 +74,7 @@ def run_experiment(
         raise ValueError("model_dir must be set (e.g. --model_dir=/tmp/my_run).")
     if mode in ("train", "train_and_eval"):
         params.task.train_data.check_source("task.train_data")
+        logging.info("%s", durations.describe_training(params))
     if mode != "train":
         params.task.validation_data.check_source("task.validation_data")
     if params.runtime.seed is not None:
@@ -80,6 +82,7 @@ def run_experiment(
     if params.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(params.runtime.mixed_precision_dtype)
+    conv2d.set_conv1x1_as_matmul(params.runtime.conv1x1_as_matmul)
 
     strategy = distribute.get_strategy(
         params.runtime.distribution_strategy,

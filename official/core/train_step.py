@@ -1,24 +1,28 @@
 """The distributed training step: gradients, accumulation, clipping, update.
 
-`build_train_loop(trainer)` returns the `tf.function` that runs a number of
-training steps. A step is one optimizer update. With
-`gradient_accumulation_steps` N > 1 a step reads N batches, adds up their
-gradients in per-replica accumulators and applies the sum once, so that N
-batches of B examples update the weights as one batch of N * B would (for
-layers without batch statistics): the optimizer's iteration count, and with
-it the learning-rate schedule, the EMA and the trainer's `global_step`,
-advance once per step.
+`build_train_loop(state)` returns the `tf.function` that runs a number of
+training steps. `state` is a `TrainState`: the model, optimizer, task,
+strategy, counters, metrics and step settings, named one by one. The trainer
+builds it; the step reads nothing else, so a test can build one by hand and
+run the loop without a trainer.
+
+A step is one optimizer update. With `accumulation_steps` N > 1 a step reads
+N batches, adds up their gradients in per-replica accumulators and applies
+the sum once, so that N batches of B examples update the weights as one
+batch of N * B would (for layers without batch statistics): the optimizer's
+iteration count, and with it the learning-rate schedule, the EMA and
+`global_step`, advance once per step.
 
 Keras optimizers have a `gradient_accumulation_steps` argument of their own;
-the trainer does not use it because Keras evaluates the learning-rate
-schedule at the count of accumulated batches (the schedule runs N times too
-fast), a `LossScaleOptimizer` drops a batch with an overflow from the window
-without telling anyone (the window then no longer lines up with the steps),
-and its accumulators are mirrored variables holding different values on each
+the step does not use it because Keras evaluates the learning-rate schedule
+at the count of accumulated batches (the schedule runs N times too fast), a
+`LossScaleOptimizer` drops a batch with an overflow from the window without
+telling anyone (the window then no longer lines up with the steps), and its
+accumulators are mirrored variables holding different values on each
 replica.
 
 Under several replicas, gradient clipping and the float16 loss-scale check
-need the gradient summed over replicas: the trainer then all-reduces the
+need the gradient summed over replicas: the step then all-reduces the
 gradients itself, clips the sum (the Keras optimizer would clip each
 replica's share before summing) and hands the optimizer the sum divided by
 the replica count, which the optimizer's own all-reduce sums back.
@@ -26,8 +30,14 @@ the replica count, which the optimizer's own all-reduce sums back.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 import tensorflow as tf
+
+from official.core.experiment_config import NONFINITE_POLICIES
 
 CLIPPING_KINDS = ("clipnorm", "global_clipnorm", "clipvalue")
 
@@ -84,24 +94,116 @@ def make_accumulators(variables) -> list[tf.Variable]:
     ]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainState:
+    """Everything the train loop reads and updates.
+
+    Create the variables, `accumulators` and `ema` in `strategy`'s scope, and
+    the metrics outside it (they are updated in cross-replica context).
+
+    Attributes:
+        model: the Keras model whose trainable variables are trained.
+        optimizer: a built Keras optimizer, or a `LossScaleOptimizer` around
+            one (float16 loss scaling).
+        task: supplies `build_losses` and `update_metrics`.
+        strategy: the distribution strategy.
+        global_step: int64 variable, +1 per step.
+        skipped_steps: int64 variable, +1 per step dropped under `skip`.
+        train_loss: a `keras.metrics.Mean` of the per-batch loss.
+        train_metrics: the task's training metrics.
+        accumulation_steps: batches per optimizer update, >= 1.
+        accumulators: `make_accumulators(model.trainable_variables)` when
+            `accumulation_steps` > 1, else empty.
+        clipping: `(kind, value)` from `take_clipping`, for more than one
+            replica: the step clips the gradient summed over replicas. None
+            when the optimizer clips (one replica) or nothing does.
+        ema: the moving average, updated after every applied step, or None.
+        nonfinite_policy: `stop` applies every batch (the caller sees the
+            non-finite loss in `train_loss` and stops); `skip` drops a step
+            whose loss is non-finite on any replica, keeps it out of the
+            metrics and counts it in `skipped_steps`.
+        jit_compile: compile the replica step, or its gradient computation
+            under accumulation or `skip`, with XLA.
+    """
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    task: Any
+    strategy: tf.distribute.Strategy
+    global_step: tf.Variable
+    skipped_steps: tf.Variable
+    train_loss: keras.metrics.Metric
+    train_metrics: Sequence[keras.metrics.Metric] = ()
+    accumulation_steps: int = 1
+    accumulators: Sequence[tf.Variable] = ()
+    clipping: tuple[str, float] | None = None
+    ema: Any = None
+    nonfinite_policy: str = "stop"
+    jit_compile: bool = False
+
+    def __post_init__(self):
+        if self.accumulation_steps < 1:
+            raise ValueError(
+                "TrainState.accumulation_steps must be >= 1 (1 = no accumulation). "
+                f"Received: {self.accumulation_steps}."
+            )
+        if self.nonfinite_policy not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"TrainState.nonfinite_policy must be one of {', '.join(NONFINITE_POLICIES)}. "
+                f"Received: {self.nonfinite_policy!r}."
+            )
+        expected = len(self.model.trainable_variables) if self.accumulation_steps > 1 else 0
+        if len(self.accumulators) != expected:
+            raise ValueError(
+                f"TrainState.accumulators must hold {expected} variables (one per trainable "
+                f"variable when accumulation_steps > 1, else none). "
+                f"Received: {len(self.accumulators)}."
+            )
+        if self.clipping is not None:
+            if self.clipping[0] not in CLIPPING_KINDS:
+                raise ValueError(
+                    f"TrainState.clipping kind must be one of {', '.join(CLIPPING_KINDS)}. "
+                    f"Received: {self.clipping[0]!r}."
+                )
+            if self.strategy.num_replicas_in_sync == 1:
+                raise ValueError(
+                    "TrainState.clipping is for more than one replica; with one, "
+                    "leave the clipping on the optimizer. "
+                    f"Received: clipping={self.clipping} with 1 replica."
+                )
+
+
+def update_metrics(strategy, task, loss_metric, metrics, loss, labels, outputs) -> None:
+    """Updates `loss_metric` and `metrics` in cross-replica context.
+
+    `loss` is averaged over replicas; `task.update_metrics` sees each
+    replica's local labels and outputs.
+    """
+    loss_metric.update_state(strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None))
+    local_labels = strategy.experimental_local_results(labels)
+    local_outputs = strategy.experimental_local_results(outputs)
+    for replica_labels, replica_outputs in zip(local_labels, local_outputs):
+        task.update_metrics(metrics, replica_labels, replica_outputs)
+
+
 def _nonfinite(loss):
     return 1.0 - tf.cast(tf.reduce_all(tf.math.is_finite(loss)), tf.float32)
 
 
-def build_train_loop(trainer):
-    """The `tf.function` `train_loop(iterator, num_steps)` of `trainer`.
+def build_train_loop(state: TrainState):
+    """The `tf.function` `train_loop(iterator, num_steps)` for `state`.
 
-    Reads `trainer.model`, `optimizer`, `task`, `strategy`, `config.trainer`,
-    `clipping`, `accumulators`, `global_step`, `skipped_steps`, `ema` and
-    updates the train metrics through `trainer._update_metrics`.
+    Each call runs `num_steps` steps on batches from `iterator` (a
+    distributed iterator of `(features, labels)`), and updates the model,
+    the optimizer, `global_step`, `skipped_steps`, the EMA and the train
+    metrics of `state`.
     """
-    model, optimizer, task = trainer.model, trainer.optimizer, trainer.task
-    strategy = trainer.strategy
-    cfg = trainer.config.trainer
-    accum = cfg.optimizer_config.gradient_accumulation_steps
-    skip_nonfinite = cfg.nonfinite_policy == "skip"
+    model, optimizer, task = state.model, state.optimizer, state.task
+    strategy = state.strategy
+    accum = state.accumulation_steps
+    skip_nonfinite = state.nonfinite_policy == "skip"
     replicas = strategy.num_replicas_in_sync
-    clipping = trainer.clipping
+    clipping = state.clipping
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     reduce_first = replicas > 1 and (clipping is not None or loss_scaled)
     variables = model.trainable_variables
@@ -122,7 +224,7 @@ def build_train_loop(trainer):
     # XLA compiles the whole replica step where it is one (`fused_step`),
     # else the gradient computation.
     fused = accum == 1 and not skip_nonfinite
-    if cfg.jit_compile and not fused:
+    if state.jit_compile and not fused:
         gradients = tf.function(gradients, jit_compile=True)
 
     def apply(grads):
@@ -144,7 +246,7 @@ def build_train_loop(trainer):
         apply(grads)
         return loss, labels, outputs
 
-    if cfg.jit_compile and fused:
+    if state.jit_compile and fused:
         fused_step = tf.function(fused_step, jit_compile=True)
 
     def gradient_step(inputs):
@@ -152,7 +254,7 @@ def build_train_loop(trainer):
         loss, outputs, grads = gradients(features, labels)
         return loss, labels, outputs, grads
 
-    accumulators = trainer.accumulators
+    accumulators = list(state.accumulators)
 
     def accumulate_step(inputs):
         features, labels = inputs
@@ -176,10 +278,10 @@ def build_train_loop(trainer):
 
     def record(loss, labels, outputs, bad):
         # Under `skip`, metrics never see a non-finite batch; under `stop`,
-        # they do, and the trainer stops at the end of the loop.
+        # they do, and the caller stops at the end of the loop.
         if not skip_nonfinite or bad < 0.5:
-            trainer._update_metrics(
-                trainer.train_loss, trainer.train_metrics, loss, labels, outputs
+            update_metrics(
+                strategy, task, state.train_loss, state.train_metrics, loss, labels, outputs
             )
 
     def one_step(iterator):
@@ -219,9 +321,9 @@ def build_train_loop(trainer):
     def train_loop(iterator, num_steps):
         for _ in tf.range(num_steps):
             skipped = one_step(iterator)
-            trainer.skipped_steps.assign_add(skipped)
-            if trainer.ema is not None and skipped == 0:
-                trainer.ema.update()
-            trainer.global_step.assign_add(1)
+            state.skipped_steps.assign_add(skipped)
+            if state.ema is not None and skipped == 0:
+                state.ema.update()
+            state.global_step.assign_add(1)
 
     return train_loop

@@ -1,12 +1,14 @@
 """The training and evaluation loops under a `tf.distribute` strategy.
 
-The trainer owns the strategy, the optimizer step (`train_step`: loss
-scaling across replicas and for float16, gradient accumulation and clipping,
-the non-finite guard, XLA), the moving average of the weights, checkpoints,
-summaries and the loop; the task supplies the model, the inputs, the loss and
-the metrics. `steps_per_loop` training steps run inside one `tf.function`
-call. A step is one optimizer update: `train_steps`, the intervals, the
-learning-rate schedule and `global_step` count updates, and with
+The trainer owns the strategy, the optimizer, the moving average of the
+weights, checkpoints, summaries and the loop; the task supplies the model, the
+inputs, the loss and the metrics. The optimizer step (loss scaling across
+replicas and for float16, gradient accumulation and clipping, the non-finite
+guard, XLA) lives in `train_step`: the trainer hands it a
+`train_step.TrainState` naming what it reads and updates, never itself.
+`steps_per_loop` training steps run inside one `tf.function` call. A step is
+one optimizer update: `train_steps`, the intervals, the learning-rate
+schedule and `global_step` count updates, and with
 `gradient_accumulation_steps` N a step reads N batches.
 """
 
@@ -246,14 +248,30 @@ class Trainer:
 
     # ---- steps ------------------------------------------------------------
 
-    def _update_metrics(self, loss_metric, metrics, loss, labels, outputs) -> None:
-        loss_metric.update_state(
-            self.strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+    def _train_state(self) -> train_step.TrainState:
+        """What the train step reads and updates."""
+        cfg = self.config.trainer
+        return train_step.TrainState(
+            model=self.model,
+            optimizer=self.optimizer,
+            task=self.task,
+            strategy=self.strategy,
+            global_step=self.global_step,
+            skipped_steps=self.skipped_steps,
+            train_loss=self.train_loss,
+            train_metrics=self.train_metrics,
+            accumulation_steps=self.accumulation_steps,
+            accumulators=self.accumulators,
+            clipping=self.clipping,
+            ema=self.ema,
+            nonfinite_policy=cfg.nonfinite_policy,
+            jit_compile=cfg.jit_compile,
         )
-        local_labels = self.strategy.experimental_local_results(labels)
-        local_outputs = self.strategy.experimental_local_results(outputs)
-        for replica_labels, replica_outputs in zip(local_labels, local_outputs):
-            self.task.update_metrics(metrics, replica_labels, replica_outputs)
+
+    def _update_metrics(self, loss_metric, metrics, loss, labels, outputs) -> None:
+        train_step.update_metrics(
+            self.strategy, self.task, loss_metric, metrics, loss, labels, outputs
+        )
 
     def _build_eval_step(self):
         model, task = self.model, self.task
@@ -356,7 +374,7 @@ class Trainer:
         """
         cfg = self.config.trainer
         if self._train_loop_fn is None:
-            self._train_loop_fn = train_step.build_train_loop(self)
+            self._train_loop_fn = train_step.build_train_loop(self._train_state())
         iterator = iter(train_dataset)
         global_batch = self.examples_per_step
         step = int(self.global_step.numpy())

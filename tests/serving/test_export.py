@@ -21,9 +21,14 @@ from absl import flags
 
 from official.core.base_task import Task
 from official.core.experiment_config import TaskConfig
+from official.vision.tasks import classification_parity
+from official.vision.tasks.classification_parity import (
+    CLASSIFICATION_TOLERANCES,
+    ClassificationTolerance,
+)
 from official.vision.tasks.image_signatures import image_signatures
-from serving import export, parity, tflite_export
-from serving.parity import ParityError, Tolerance
+from serving import export, tflite_export
+from serving.parity import ParityError
 
 SIZE = 8
 CLASSES = ("red", "green", "blue")
@@ -108,6 +113,19 @@ class FakeTask(Task):
 
     def class_names(self):
         return list(CLASSES)
+
+    def parity_measures(self, reference, candidate, labels):
+        return classification_parity.classification_measures(
+            reference, candidate, labels
+        )
+
+    def parity_reference_measures(self, reference, labels):
+        return classification_parity.classification_reference_measures(
+            reference, labels
+        )
+
+    def parity_tolerance(self, kind):
+        return classification_parity.classification_tolerance(kind)
 
 
 class DriftingTask(FakeTask):
@@ -269,7 +287,7 @@ def test_parity_json(full_export):
     for name, kind in kinds.items():
         result = report["artifacts"][name]
         assert result["passed"] and result["failures"] == []
-        assert result["tolerance"] == vars(parity.TOLERANCES[kind])
+        assert result["tolerance"] == vars(CLASSIFICATION_TOLERANCES[kind])
         assert result["top1_accuracy"] == 1.0 and result["top1_agreement"] == 1.0
         assert "max_rel_diff_logits" in result
     assert (
@@ -302,8 +320,10 @@ def test_failing_parity_keeps_the_previous_export(
     export_dir = str(tmp_path / "fake")
     shutil.copytree(full_export[0], export_dir)
     before = sorted(os.listdir(export_dir))
-    impossible = Tolerance(max_abs_diff_probabilities=0.0, min_top1_agreement=1.01)
-    monkeypatch.setitem(parity.TOLERANCES, "none", impossible)
+    impossible = ClassificationTolerance(
+        max_abs_diff_probabilities=0.0, min_top1_agreement=1.01
+    )
+    monkeypatch.setitem(CLASSIFICATION_TOLERANCES, "none", impossible)
     with pytest.raises(ParityError, match=r"model_float32.tflite: .*top-1 agreement"):
         export.export_task(
             FakeTask(),

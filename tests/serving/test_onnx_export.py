@@ -14,9 +14,13 @@ pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from serving import export, onnx_export, parity  # noqa: E402
+from official.vision.tasks.classification_parity import (  # noqa: E402
+    CLASSIFICATION_TOLERANCES,
+    ClassificationTolerance,
+)
+from serving import export, onnx_export  # noqa: E402
 from serving.onnx_export import ONNXExportError  # noqa: E402
-from serving.parity import ParityError, Tolerance  # noqa: E402
+from serving.parity import ParityError  # noqa: E402
 from tests.serving.test_export import (  # noqa: E402
     FakeTask,
     assert_nothing_left,
@@ -58,7 +62,7 @@ def test_onnx_file_is_valid_runs_any_batch_and_passes_parity(tmp_path, checkpoin
     with open(export_dir / "parity.json") as f:
         result = json.load(f)["artifacts"]["model.onnx"]
     assert result["kind"] == "onnx" and result["passed"]
-    assert result["tolerance"] == vars(parity.TOLERANCES["onnx"])
+    assert result["tolerance"] == vars(CLASSIFICATION_TOLERANCES["onnx"])
     assert result["max_abs_diff_probabilities"] <= 1e-4
     assert result["top1_agreement"] == 1.0
 
@@ -116,8 +120,10 @@ def test_an_invalid_onnx_file_fails_the_export(tmp_path, checkpoint_dir, monkeyp
 def test_out_of_tolerance_onnx_fails_and_leaves_nothing(
     tmp_path, checkpoint_dir, monkeypatch
 ):
-    impossible = Tolerance(max_abs_diff_probabilities=0.0, min_top1_agreement=1.01)
-    monkeypatch.setitem(parity.TOLERANCES, "onnx", impossible)
+    impossible = ClassificationTolerance(
+        max_abs_diff_probabilities=0.0, min_top1_agreement=1.01
+    )
+    monkeypatch.setitem(CLASSIFICATION_TOLERANCES, "onnx", impossible)
     with pytest.raises(ParityError, match=r"model.onnx: .*top-1 agreement"):
         _export(checkpoint_dir, tmp_path / "out")
     assert_nothing_left(tmp_path)

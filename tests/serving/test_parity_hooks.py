@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-
-from official.core import parity_measures
+from official.core.base_task import Task
 from official.core.parity_measures import Bounds
 from serving import export, parity
 from serving.parity import ParityError
@@ -103,50 +102,20 @@ def test_a_task_bound_fails_the_export_and_names_the_measure(tmp_path, checkpoin
     assert_nothing_left(tmp_path)
 
 
-def test_classification_defaults_are_the_base_task_hooks():
-    task = FakeTask()
-    assert task.parity_tolerance("int8") is parity.TOLERANCES["int8"]
-    assert set(parity_measures.ARTIFACT_KINDS) == set(parity.TOLERANCES)
-    with pytest.raises(KeyError, match=r"kind 'int4'. Did you mean 'int8'"):
-        task.parity_tolerance("int4")
-    reference = {
-        "logits": np.array([[2.0, 0.0], [0.0, 4.0]]),
-        "probabilities": np.array([[0.88, 0.12], [0.02, 0.98]]),
-    }
-    candidate = {
-        "logits": np.array([[1.9, 0.0], [0.0, 4.2]]),
-        "probabilities": np.array([[0.87, 0.13], [0.6, 0.4]]),
-    }
-    measures = task.parity_measures(reference, candidate, np.array([0, 1]))
-    assert measures["max_abs_diff_probabilities"] == pytest.approx(0.58)
-    assert measures["max_rel_diff_logits"] == pytest.approx(0.05)
-    assert measures["top1_agreement"] == 0.5 and measures["accuracy_drop"] == 0.5
-    assert task.parity_reference_measures(reference, np.array([0, 0])) == {
-        "top1_accuracy": 0.5
-    }
-    with pytest.raises(ValueError, match="no 'probabilities'.*parity_measures"):
-        task.parity_measures({"masks": np.zeros(2)}, candidate, np.array([0, 1]))
+class NoParityTask(FakeTask):
+    """Exports like FakeTask but declares no parity hooks."""
+
+    parity_measures = Task.parity_measures
+    parity_reference_measures = Task.parity_reference_measures
+    parity_tolerance = Task.parity_tolerance
 
 
-def test_segmentation_measures_pixel_agreement_and_miou():
-    labels = np.array([[[0, 0, 1, 1], [0, 0, 1, 2]]])
-    reference = labels.copy()
-    candidate = labels.copy()
-    candidate[0, 1, 3] = 1  # One of 8 pixels differs; class 2 is lost.
-    m = parity_measures.segmentation_measures(reference, candidate, labels, 3)
-    assert m["pixel_agreement"] == 7 / 8
-    assert m["reference_miou"] == 1.0
-    # IoU: class 0 = 4/4, class 1 = 3/4 (one extra pixel), class 2 = 0/1.
-    assert m["miou"] == pytest.approx((1 + 0.75 + 0) / 3)
-    assert m["miou_drop"] == pytest.approx(1 - 1.75 / 3)
-    ignored = parity_measures.segmentation_measures(
-        reference, candidate, labels, 2, ignore_label=2
-    )
-    assert ignored["miou"] == 1.0 and ignored["pixel_agreement"] == 7 / 8
-    with pytest.raises(ValueError, match=r"outside 0..1"):
-        parity_measures.mean_iou(candidate, labels, 2)
-    with pytest.raises(ValueError, match="differ in shape"):
-        parity_measures.segmentation_measures(reference, candidate[:, :1], labels, 3)
+def test_a_task_without_parity_hooks_is_told_which_to_define():
+    task = NoParityTask()
+    with pytest.raises(NotImplementedError, match="NoParityTask does not define parity_tolerance"):
+        task.parity_tolerance("none")
+    with pytest.raises(NotImplementedError, match="parity_measures, parity_reference"):
+        task.parity_measures({}, {}, np.zeros(1))
 
 
 def test_bounds_report_missing_and_violated_measures():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from official.modeling.layers.activations import serialize_activation
 from official.modeling.layers.conv2d import Conv2D
 from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
 
@@ -118,15 +119,12 @@ class ConvNormAct(keras.layers.Layer):
         return self.conv.compute_output_shape(input_shape)
 
     def get_config(self):
-        activation = self.activation
-        if activation is not None and not isinstance(activation, str):
-            activation = keras.activations.serialize(activation)
         return {
             **super().get_config(),
             "filters": self.filters,
             "kernel_size": self.kernel_size,
             "strides": self.strides,
-            "activation": activation,
+            "activation": serialize_activation(self.activation),
             "dilation_rate": self.dilation_rate,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

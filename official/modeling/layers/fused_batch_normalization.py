@@ -8,16 +8,33 @@ layer is a drop-in subclass: same arguments, same weights
 (`gamma`, `beta`, `moving_mean`, `moving_variance`), same checkpoints, and
 Keras' own computation wherever the fused kernel does not apply (other
 backends, `synchronized=True`, renorm, masks, inputs that are not 4-D
-channels-last, epsilon below cuDNN's minimum).
+channels-last, epsilon below cuDNN's minimum). Such a fallback is logged
+(absl, INFO) once per process for each reason.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 # cuDNN refuses a smaller epsilon; such layers keep Keras' computation.
 _MIN_FUSED_EPSILON = 1.001e-5
+
+# The fallback reasons already logged in this process.
+_logged_fallbacks: set[str] = set()
+
+
+def _log_fallback_once(reason: str, detail: str, layer_name: str) -> None:
+    if reason in _logged_fallbacks:
+        return
+    _logged_fallbacks.add(reason)
+    logging.info(
+        "FusedBatchNormalization %r (and any other layer for the same reason) "
+        "runs Keras' batch normalization, not the fused kernel: %s.",
+        layer_name,
+        detail,
+    )
 
 
 @keras.saving.register_keras_serializable(package="official")
@@ -48,20 +65,36 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     ```
     """
 
-    def _fused(self, inputs, training, mask) -> bool:
-        return (
-            keras.backend.backend() == "tensorflow"
-            and mask is None
-            and not self.synchronized
-            and not self.renorm
-            and isinstance(training, (bool, type(None)))
-            and len(inputs.shape) == 4
-            and self.axis in (-1, 3)
-            and self.epsilon >= _MIN_FUSED_EPSILON
-        )
+    def _fallback_reason(self, inputs, training, mask) -> tuple[str, str] | None:
+        """(reason, detail) when the fused kernel does not apply, else None."""
+        backend = keras.backend.backend()
+        checks = [
+            ("backend", backend != "tensorflow", f"the {backend} backend"),
+            ("mask", mask is not None, "a mask was given"),
+            ("synchronized", self.synchronized, "synchronized=True"),
+            ("renorm", self.renorm, "renorm=True"),
+            (
+                "training",
+                not isinstance(training, (bool, type(None))),
+                "`training` is a tensor, not a Python bool",
+            ),
+            ("rank", len(inputs.shape) != 4, f"{len(inputs.shape)}-D inputs, not 4-D"),
+            ("axis", self.axis not in (-1, 3), f"axis={self.axis}, not channels-last"),
+            (
+                "epsilon",
+                self.epsilon < _MIN_FUSED_EPSILON,
+                f"epsilon={self.epsilon} is below cuDNN's minimum {_MIN_FUSED_EPSILON}",
+            ),
+        ]
+        for reason, applies, detail in checks:
+            if applies:
+                return reason, detail
+        return None
 
     def call(self, inputs, training=None, mask=None):
-        if not self._fused(inputs, training, mask):
+        fallback = self._fallback_reason(inputs, training, mask)
+        if fallback is not None:
+            _log_fallback_once(*fallback, self.name)
             return super().call(inputs, training=training, mask=mask)
         x = inputs
         if x.dtype not in (tf.float16, tf.bfloat16, tf.float32):

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import keras
 
+from official.modeling.layers.activations import serialize_activation
 from official.modeling.layers.channel_rounding import make_divisible
 from official.modeling.layers.conv_norm_act import ConvNormAct
 from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
 from official.modeling.layers.squeeze_excite import SqueezeExcite
 from official.modeling.layers.stochastic_depth import StochasticDepth
-
-
-def _serialize_activation(activation):
-    if activation is None or isinstance(activation, str):
-        return activation
-    return keras.activations.serialize(activation)
 
 
 @keras.saving.register_keras_serializable(package="official")
@@ -255,9 +250,9 @@ class InvertedBottleneck(keras.layers.Layer):
             "se_ratio": self.se_ratio,
             "se_ratio_of_expanded": self.se_ratio_of_expanded,
             "divisible_by": self.divisible_by,
-            "activation": _serialize_activation(self.activation),
-            "se_activation": _serialize_activation(self.se_activation),
-            "se_gate_activation": _serialize_activation(self.se_gate_activation),
+            "activation": serialize_activation(self.activation),
+            "se_activation": serialize_activation(self.se_activation),
+            "se_gate_activation": serialize_activation(self.se_gate_activation),
             "stochastic_depth_rate": self.stochastic_depth_rate,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),

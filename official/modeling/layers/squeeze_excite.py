@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from official.modeling.layers.activations import serialize_activation
 from official.modeling.layers.channel_rounding import make_divisible
-
-
-def _serialize_activation(activation):
-    if activation is None or isinstance(activation, str):
-        return activation
-    return keras.activations.serialize(activation)
 
 
 @keras.saving.register_keras_serializable(package="official")
@@ -105,8 +100,8 @@ class SqueezeExcite(keras.layers.Layer):
             **super().get_config(),
             "ratio": self.ratio,
             "divisible_by": self.divisible_by,
-            "activation": _serialize_activation(self.activation),
-            "gate_activation": _serialize_activation(self.gate_activation),
+            "activation": serialize_activation(self.activation),
+            "gate_activation": serialize_activation(self.gate_activation),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }

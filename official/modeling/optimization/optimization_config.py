@@ -36,12 +36,23 @@ class LearningRateConfig(Config):
     `params` are that schedule's keyword arguments, durations in steps
     (e.g. `{"initial_learning_rate": 0.1, "decay_steps": 1000}`); warmup is
     set by `WarmupConfig`, not by the schedule's own warmup arguments.
+    `decay_epochs` > 0 states `params.decay_steps` in epochs of the training
+    data; the experiment's config loader sets `decay_steps` from it and the
+    global batch size. A new `type` starts with empty `params` and no
+    `decay_epochs`.
     """
 
     type: str = "constant"
-    params: dict = dataclasses.field(
-        default_factory=lambda: {"learning_rate": 0.01}
-    )
+    params: dict = dataclasses.field(default_factory=lambda: {"learning_rate": 0.01})
+    decay_epochs: float = 0.0
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        if self.decay_epochs < 0:
+            raise ValueError(
+                f"{where}.decay_epochs must be >= 0 (0 = params.decay_steps as "
+                f"given). Received: {self.decay_epochs}."
+            )
 
 
 @dataclasses.dataclass
@@ -50,9 +61,13 @@ class WarmupConfig(Config):
 
     The ramp ends at the schedule's value at `warmup_steps`; after it the
     schedule is evaluated at the raw step (not shifted by the warmup).
+    `warmup_epochs` > 0 states the warmup in epochs of the training data;
+    the experiment's config loader sets `warmup_steps` from it and the
+    global batch size.
     """
 
     warmup_steps: int = 0
+    warmup_epochs: float = 0.0
     warmup_learning_rate: float = 0.0
 
     def validate(self, where: str = "") -> None:
@@ -60,6 +75,11 @@ class WarmupConfig(Config):
         if self.warmup_steps < 0:
             raise ValueError(
                 f"{where}.warmup_steps must be >= 0. Received: {self.warmup_steps}."
+            )
+        if self.warmup_epochs < 0:
+            raise ValueError(
+                f"{where}.warmup_epochs must be >= 0 (0 = warmup_steps as given). "
+                f"Received: {self.warmup_epochs}."
             )
 
 

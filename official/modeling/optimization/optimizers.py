@@ -19,6 +19,11 @@ Everything else is the Keras class: arguments, slot variables and their names,
 checkpoints, `get_config`. Other backends, sparse (`IndexedSlices`) gradients
 and plain SGD without momentum take Keras' own code.
 
+The overrides hook into private Keras methods and one private TensorFlow
+function, checked with the versions pinned in setup.py (`_CHECKED_WITH`).
+`build()` raises, naming the missing hook, when one of them is gone, rather
+than quietly running slower code.
+
 Example:
 ```python
 import numpy as np
@@ -38,9 +43,48 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+# The versions the private hooks below were checked with (setup.py pins them).
+_CHECKED_WITH = "keras>=3.15,<3.16 and tensorflow>=2.21,<2.22"
+
 
 def _on_tensorflow() -> bool:
     return keras.backend.backend() == "tensorflow"
+
+
+def _tf_maybe_merge_call():
+    """`tf.__internal__.distribute.interim.maybe_merge_call`, or None."""
+    module = tf
+    for name in ("__internal__", "distribute", "interim", "maybe_merge_call"):
+        module = getattr(module, name, None)
+    return module
+
+
+def _check_private_hooks(optimizer) -> None:
+    """Raises when a Keras or TensorFlow internal the overrides use is gone."""
+    keras_classes = [
+        c for c in type(optimizer).__mro__ if c.__module__.split(".")[0] == "keras"
+    ]
+    keras_name = f"keras.optimizers.{keras_classes[0].__name__}"
+    missing = [
+        f"{keras_name}.{name}"
+        for name in optimizer._KERAS_METHODS
+        if not any(name in vars(c) for c in keras_classes)
+    ]
+    missing += [
+        f"{keras_name} attribute `{name}`"
+        for name in optimizer._keras_attributes()
+        if not hasattr(optimizer, name)
+    ]
+    if _tf_maybe_merge_call() is None:
+        missing.append("tf.__internal__.distribute.interim.maybe_merge_call")
+    if missing:
+        raise RuntimeError(
+            f"{type(optimizer).__module__}.{type(optimizer).__name__} relies on "
+            f"Keras and TensorFlow internals that Keras {keras.__version__} / "
+            f"TensorFlow {tf.__version__} do not have: {', '.join(missing)}. Its "
+            f"fused updates were checked with {_CHECKED_WITH} (setup.py); install "
+            f"versions in that range, or use {keras_name} instead."
+        )
 
 
 def _tf_variable(variable):
@@ -50,6 +94,18 @@ def _tf_variable(variable):
 
 class _ScheduleOnceWeightDecay:
     """Decoupled weight decay with one schedule evaluation per step."""
+
+    # Private Keras methods the overrides replace or call.
+    _KERAS_METHODS = ("_apply_weight_decay", "_use_weight_decay")
+
+    def _keras_attributes(self) -> tuple[str, ...]:
+        # Set by Keras' TensorFlow optimizer.
+        return ("_distribution_strategy",)
+
+    def build(self, variables):
+        super().build(variables)
+        if _on_tensorflow():
+            _check_private_hooks(self)
 
     def _apply_weight_decay(self, variables):
         if self.weight_decay is None or not _on_tensorflow():
@@ -74,9 +130,7 @@ class _ScheduleOnceWeightDecay:
                         _tf_variable(variable), decay, group=False
                     )
 
-        tf.__internal__.distribute.interim.maybe_merge_call(
-            apply_all, self._distribution_strategy, variables
-        )
+        _tf_maybe_merge_call()(apply_all, self._distribution_strategy, variables)
 
 
 @keras.saving.register_keras_serializable(package="official")
@@ -86,6 +140,15 @@ class SGD(_ScheduleOnceWeightDecay, keras.optimizers.SGD):
     Args:
         Those of `keras.optimizers.SGD`.
     """
+
+    _KERAS_METHODS = _ScheduleOnceWeightDecay._KERAS_METHODS + (
+        "update_step",
+        "_get_variable_index",
+    )
+
+    def _keras_attributes(self) -> tuple[str, ...]:
+        momentums = ("momentums",) if self.momentum != 0 else ()
+        return super()._keras_attributes() + momentums
 
     def update_step(self, gradient, variable, learning_rate):
         if (

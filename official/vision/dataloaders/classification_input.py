@@ -3,9 +3,8 @@
 Sources: ImageNet-format `tf.Example`s (`image/encoded` JPEG or PNG bytes,
 `image/class/label` int64), class-per-directory image folders, or TFDS
 `{"image", "label"}` dicts. Training decodes only the random crop of a JPEG
-(`decode_and_crop_jpeg`). `Parser` (augmentation, in `classification_parser`)
-and the eval (= serving) transform (`classification_preprocessing`) are
-re-exported here.
+(`decode_and_crop_jpeg`); the per-example transforms are the `Parser` of
+`classification_parser`.
 
 With `mixup_alpha` or `cutmix_alpha` set, training batches carry soft labels:
 float32 `[batch, num_classes]` one-hot rows mixed within the batch (label
@@ -16,14 +15,13 @@ Example:
 ```python
 import numpy as np
 import tensorflow as tf
+from official.datasets.synthetic import classification_example
 from official.vision.dataloaders import classification_input as ci
 
-image = tf.constant(np.random.randint(0, 256, (40, 50, 3), np.uint8))
-parser = ci.Parser(output_size=(32, 32), num_classes=10, is_training=False)
-x, y = parser({"image": image, "label": tf.constant(3)})
-served = ci.preprocess_for_serving(image[None], (32, 32), 0.875)
-assert x.shape == (32, 32, 3) and int(y) == 3
-np.testing.assert_allclose(served[0], x, atol=1e-4)
+image = np.random.randint(0, 256, (40, 50, 3), np.uint8)
+serialized = classification_example(image, label=3).SerializeToString()
+decoded = ci.decode_example(tf.constant(serialized))
+assert decoded["image"].shape == (40, 50, 3) and int(decoded["label"]) == 3
 ```
 """
 
@@ -38,30 +36,6 @@ from official.core.experiment_config import DataConfig
 from official.core.input_reader import InputReader
 from official.vision.dataloaders.augment import mixup_cutmix
 from official.vision.dataloaders.classification_parser import Parser
-from official.vision.dataloaders.classification_preprocessing import (
-    MEAN_RGB,
-    STDDEV_RGB,
-    center_crop_and_resize,
-    normalize_image,
-    preprocess_for_serving,
-    resize_for_serving,
-)
-
-__all__ = [
-    "MEAN_RGB",
-    "STDDEV_RGB",
-    "Parser",
-    "batch_mixer",
-    "build_classification_dataset",
-    "center_crop_and_resize",
-    "decode_example",
-    "decode_tfds_example",
-    "normalize_image",
-    "preprocess_for_serving",
-    "read_example",
-    "read_image_folder_record",
-    "resize_for_serving",
-]
 
 _FEATURES = {
     "image/encoded": tf.io.FixedLenFeature((), tf.string),

@@ -12,6 +12,7 @@ from official.vision.dataloaders.augment import autoaugment, random_seeds
 from official.vision.dataloaders.augment.color_jitter import color_jitter
 from official.vision.dataloaders.augment.random_erasing import random_erasing
 from official.vision.dataloaders.augment.scale_jitter import scale_jitter
+from official.vision.dataloaders.image_normalization import MEAN_RGB, normalize_image
 
 _MAX_SEED = 2**31 - 1
 
@@ -167,7 +168,7 @@ class Parser:
             image = self._train_transform(source, encoded, seed)
         else:
             image = cp.decode_rgb(source) if encoded else source
-            image = cp.normalize_image(
+            image = normalize_image(
                 cp.center_crop_and_resize(
                     image, self.output_size, self.center_crop_fraction
                 )
@@ -181,7 +182,7 @@ class Parser:
         if self.scale_jitter_range:
             image = cp.decode_rgb(source) if encoded else source
             return scale_jitter(
-                image, self.output_size, self.scale_jitter_range, seed, cp.MEAN_RGB
+                image, self.output_size, self.scale_jitter_range, seed, MEAN_RGB
             )
         if self.aug_random_crop:
 
@@ -226,7 +227,7 @@ class Parser:
         if self.color_jitter:
             strength = self.color_jitter
             image = color_jitter(image, strength, strength, strength, seed=color_seed)
-        image = cp.normalize_image(image)
+        image = normalize_image(image)
         if self.random_erasing_prob:
             image.set_shape([*self.output_size, 3])
             image = random_erasing(image, self.random_erasing_prob, seed=erase_seed)

@@ -1,10 +1,12 @@
-"""Image transforms of the classification pipeline: crops, resize, normalize.
+"""Image transforms of the classification pipeline: crops and resize.
 
-The eval transform (center crop of `center_crop_fraction` of the shorter
-side, bilinear resize, normalization) is shared with `preprocess_for_serving`,
-so a served model sees exactly what it was evaluated on. The serving functions
-use only slicing, `tf.image.resize` (bilinear) and arithmetic, which convert
-to TFLite builtins.
+The eval transform is a center crop of `center_crop_fraction` of the shorter
+side and a bilinear resize (`center_crop_and_resize`), then
+`image_normalization.normalize_image`; the `image_bytes` and `tf_example`
+serving signatures apply the same two functions, so a served model sees
+exactly what it was evaluated on. `resize_for_serving` rounds the crop and
+resize back to uint8: the validation images of the export's parity check
+(`serving_examples`), in the format of the TFLite signature.
 
 Training crops come from `random_crop_window` (Inception-style random resized
 crop, stateless) and, for JPEG bytes, are decoded with
@@ -12,7 +14,6 @@ crop, stateless) and, for JPEG bytes, are decoded with
 
 Example:
 ```python
-import numpy as np
 import tensorflow as tf
 from official.vision.dataloaders import classification_preprocessing as cp
 
@@ -22,8 +23,8 @@ window_fn = lambda shape: cp.random_crop_window(shape, (0.08, 1.0), 0.875, [1, 2
 crop = cp.decode_and_crop(encoded, window_fn)
 assert crop.dtype == tf.uint8 and crop.shape[-1] == 3
 assert crop.shape == cp.crop(image, window_fn).shape
-served = cp.preprocess_for_serving(image[None], (32, 32), 0.875)
-assert served.shape == (1, 32, 32, 3)
+resized = cp.resize_for_serving(image[None], (32, 32), 0.875)
+assert resized.shape == (1, 32, 32, 3) and resized.dtype == tf.uint8
 ```
 """
 
@@ -31,38 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import tensorflow as tf
-
-MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 # Aspect ratios (width / height) of the training random resized crop.
 ASPECT_RATIO_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 MAX_CROP_ATTEMPTS = 10
-
-
-def normalize_image(images: tf.Tensor) -> tf.Tensor:
-    """`(images - MEAN_RGB) / STDDEV_RGB` in float32; any leading dims.
-
-    Computed as `images * scale + offset`. When the last three dimensions are
-    static, `scale` and `offset` are constants of that full shape: a
-    broadcast over the 3 channels of every pixel runs element by element in
-    TensorFlow's kernels and cost more than the crop and resize together
-    (about 1.8 ms of 2 ms per 224 x 224 image here).
-    """
-    images = tf.cast(images, tf.float32)
-    scale = 1.0 / np.asarray(STDDEV_RGB, np.float32)
-    offset = -np.asarray(MEAN_RGB, np.float32) * scale
-    inner = images.shape[-3:]
-    if (
-        images.shape.rank is not None
-        and images.shape.rank >= 3
-        and inner.is_fully_defined()
-    ):
-        scale = np.broadcast_to(scale, inner.as_list())
-        offset = np.broadcast_to(offset, inner.as_list())
-    return images * tf.constant(scale) + tf.constant(offset)
 
 
 def center_crop_window(shape: tf.Tensor, fraction: float) -> tf.Tensor:
@@ -96,27 +70,6 @@ def center_crop_and_resize(
     )
 
 
-def preprocess_for_serving(
-    images_uint8: tf.Tensor,
-    output_size: Sequence[int],
-    center_crop_fraction: float = 0.875,
-) -> tf.Tensor:
-    """The eval transform, batch-wise: center crop, bilinear resize, normalize.
-
-    Args:
-        images_uint8: uint8 `[batch, height, width, 3]`, any height and width.
-        output_size: `(height, width)` of the model input.
-        center_crop_fraction: fraction of the shorter side kept by the crop.
-
-    Returns:
-        float32 `[batch, output_size[0], output_size[1], 3]`, normalized like
-        the eval `Parser`'s output.
-    """
-    return normalize_image(
-        center_crop_and_resize(images_uint8, output_size, center_crop_fraction)
-    )
-
-
 def resize_for_serving(
     images_uint8: tf.Tensor,
     output_size: Sequence[int],
@@ -124,9 +77,8 @@ def resize_for_serving(
 ) -> tf.Tensor:
     """The crop and resize of the eval transform, rounded back to uint8.
 
-    `normalize_image(resize_for_serving(x))` equals
-    `preprocess_for_serving(x)` up to the uint8 rounding (at most 0.5 / 255 of
-    a pixel value before normalization).
+    Equals `center_crop_and_resize(x)` up to the uint8 rounding (at most half
+    a pixel level).
 
     Returns:
         uint8 `[batch, output_size[0], output_size[1], 3]`.

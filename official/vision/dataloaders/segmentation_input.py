@@ -12,7 +12,7 @@ which normalizes to 0; mask with the ignore label), a random crop of the
 output size at the same offset in both, and a horizontal flip of both.
 Evaluation: image bilinear and mask nearest to the output size, or, at full
 resolution, both padded to `groundtruth_padded_size`. Images are normalized
-with the ImageNet mean and standard deviation.
+by `image_normalization.normalize_image`, as in the serving signatures.
 
 Example:
 ```python
@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from official.core.experiment_config import DataConfig
 from official.core.input_reader import InputReader
-from official.vision.dataloaders.classification_input import MEAN_RGB, STDDEV_RGB
+from official.vision.dataloaders.image_normalization import MEAN_RGB, normalize_image
 
 IMAGE_KEY = "image/encoded"
 MASK_KEY = "image/segmentation/class/encoded"
@@ -56,13 +56,6 @@ def decode_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     label = tf.io.decode_png(parsed[MASK_KEY], channels=1)
     label.set_shape([None, None, 1])
     return {"image": image, "label": label}
-
-
-def normalize_image(images: tf.Tensor) -> tf.Tensor:
-    """`(images - MEAN_RGB) / STDDEV_RGB` in float32; any leading dims."""
-    mean = tf.constant(MEAN_RGB, tf.float32)
-    std = tf.constant(STDDEV_RGB, tf.float32)
-    return (tf.cast(images, tf.float32) - mean) / std
 
 
 def resize_pair(image: tf.Tensor, label: tf.Tensor, size) -> tuple[tf.Tensor, tf.Tensor]:

@@ -15,14 +15,15 @@ from official.core.input_reader import InputReader
 from official.core.task_factory import register_task
 from official.vision.configs.image_classification import ImageClassificationTaskConfig
 from official.vision.dataloaders import classification_input
+from official.vision.dataloaders.classification_preprocessing import (
+    center_crop_and_resize,
+    decode_rgb,
+    resize_for_serving,
+)
+from official.vision.dataloaders.image_normalization import normalize_image
 from official.vision.models.factory import build_image_classifier
+from official.vision.tasks import classification_parity
 from official.vision.tasks.image_signatures import image_signatures
-
-
-def _normalize(images: tf.Tensor) -> tf.Tensor:
-    mean = tf.constant(classification_input.MEAN_RGB, tf.float32)
-    std = tf.constant(classification_input.STDDEV_RGB, tf.float32)
-    return (tf.cast(images, tf.float32) - mean) / std
 
 
 @register_task(ImageClassificationTaskConfig)
@@ -86,47 +87,45 @@ class ImageClassificationTask(Task):
             "classes": tf.argmax(logits, axis=-1, output_type=tf.int32),
         }
 
-    def _from_uint8(self, images: tf.Tensor) -> tf.Tensor:
-        height, width, _ = self.config.model.input_size
-        resized = tf.image.resize(tf.cast(images, tf.float32), (height, width))
-        return _normalize(resized)
-
     def _decode_one(self, encoded: tf.Tensor) -> tf.Tensor:
+        """Image bytes -> the eval crop and resize (float32, not normalized)."""
         height, width, _ = self.config.model.input_size
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        image = classification_input.resize_for_serving(
-            image[tf.newaxis],
+        return center_crop_and_resize(
+            decode_rgb(encoded),
             (height, width),
             self.config.validation_data.center_crop_fraction,
-        )[0]
-        return tf.cast(image, tf.float32)
+        )
 
     def serving_signatures(self, model: keras.Model) -> dict[str, tuple]:
         """image_tensor (uint8, any size, resized inside), image_bytes, tf_example.
 
         `image_tensor` resizes to the model's input size without cropping;
         `image_bytes` and `tf_example` decode each image and apply the
-        evaluation crop, as the validation pipeline does.
+        evaluation crop and resize, as the validation pipeline does. All
+        three normalize with `normalize_image`, as training and evaluation.
         """
-        channels = 3
+        height, width, _ = self.config.model.input_size
 
         def image_tensor(images):
-            return self._outputs(model, self._from_uint8(images))
+            resized = tf.image.resize(tf.cast(images, tf.float32), (height, width))
+            return self._outputs(model, normalize_image(resized))
 
         def image_bytes(image_bytes):
             images = tf.map_fn(
-                self._decode_one, image_bytes, fn_output_signature=tf.float32
+                self._decode_one,
+                image_bytes,
+                fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32),
             )
-            return self._outputs(model, _normalize(images))
+            return self._outputs(model, normalize_image(images))
 
-        return image_signatures(image_tensor, image_bytes, channels)
+        return image_signatures(image_tensor, image_bytes)
 
     def tflite_signature(self, model: keras.Model) -> tuple:
         """uint8 `[1, height, width, 3]` images at the model's input size."""
         height, width, channels = self.config.model.input_size
 
         def image_tensor(images):
-            return self._outputs(model, _normalize(images))
+            return self._outputs(model, normalize_image(images))
 
         spec = tf.TensorSpec([1, height, width, channels], tf.uint8, name="images")
         return image_tensor, [spec]
@@ -174,7 +173,7 @@ class ImageClassificationTask(Task):
         reader_config.drop_remainder = False
 
         def parse(decoded):
-            image = classification_input.resize_for_serving(
+            image = resize_for_serving(
                 decoded["image"][tf.newaxis], (height, width), data.center_crop_fraction
             )[0]
             return image, decoded["label"]
@@ -187,6 +186,20 @@ class ImageClassificationTask(Task):
         dataset = InputReader(reader_config, decoder, parse).read()
         images, labels = next(iter(dataset))
         return images.numpy(), labels.numpy()
+
+    # ---- parity (export) ----------------------------------------------------
+
+    def parity_measures(self, reference: dict, candidate: dict, labels: Any) -> dict[str, float]:
+        """Probability and logit differences, top-1 agreement and accuracy drop."""
+        return classification_parity.classification_measures(reference, candidate, labels)
+
+    def parity_reference_measures(self, reference: dict, labels: Any) -> dict[str, float]:
+        """The Keras model's top-1 accuracy on the parity examples."""
+        return classification_parity.classification_reference_measures(reference, labels)
+
+    def parity_tolerance(self, kind: str) -> classification_parity.ClassificationTolerance:
+        """`classification_parity.CLASSIFICATION_TOLERANCES[kind]`."""
+        return classification_parity.classification_tolerance(kind)
 
 
 def _identity(x: Any) -> Any:

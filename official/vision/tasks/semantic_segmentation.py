@@ -9,13 +9,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from official.core import parity_measures
 from official.core.base_task import Task
+from official.core.parity_measures import Bounds
 from official.core.experiment_config import DataConfig
 from official.core.input_reader import InputReader
 from official.core.task_factory import register_task
 from official.vision.configs.semantic_segmentation import SemanticSegmentationTaskConfig
 from official.vision.dataloaders import segmentation_input
+from official.vision.dataloaders.image_normalization import normalize_image
 from official.vision.evaluation.segmentation_metrics import (
     ClassIoU,
     ConfusionMatrixMeanIoU,
@@ -23,23 +24,8 @@ from official.vision.evaluation.segmentation_metrics import (
 )
 from official.vision.losses import segmentation_losses
 from official.vision.models.segmentation_factory import build_segmentation_model
+from official.vision.tasks import segmentation_parity
 from official.vision.tasks.image_signatures import image_signatures
-from official.base.suggest import did_you_mean
-
-# What an exported artifact must meet against the Keras model, by artifact
-# kind: the fraction of pixels with the same class (`pixel_agreement`) and
-# the mIoU lost against the labels (`miou_drop`). Float artifacts differ only
-# by reordered float sums (pixels on a near-tie between two classes may flip);
-# quantized ones move logits by a few percent, which flips boundary pixels.
-SEGMENTATION_TOLERANCES: dict[str, parity_measures.Bounds] = {
-    "saved_model": parity_measures.Bounds({"miou_drop": 1e-3}, {"pixel_agreement": 0.999}),
-    "none": parity_measures.Bounds({"miou_drop": 5e-3}, {"pixel_agreement": 0.995}),
-    "onnx": parity_measures.Bounds({"miou_drop": 5e-3}, {"pixel_agreement": 0.995}),
-    "float16": parity_measures.Bounds({"miou_drop": 0.01}, {"pixel_agreement": 0.99}),
-    "dynamic": parity_measures.Bounds({"miou_drop": 0.03}, {"pixel_agreement": 0.97}),
-    "int8": parity_measures.Bounds({"miou_drop": 0.05}, {"pixel_agreement": 0.93}),
-}
-
 
 def _metric_name(class_name: str) -> str:
     """A summary-safe name for a class's IoU metric: `iou/<name>`."""
@@ -139,7 +125,7 @@ class SemanticSegmentationTask(Task):
 
     def _segment(self, model: keras.Model, images: tf.Tensor, height, width) -> dict:
         """float `[b, H, W, 3]` (0..255, model input size) -> outputs at `(height, width)`."""
-        normalized = segmentation_input.normalize_image(images)
+        normalized = normalize_image(images)
         logits = tf.cast(model(normalized, training=False)["logits"], tf.float32)
         static = isinstance(height, int) and isinstance(width, int)
         if not (static and tuple(logits.shape[1:3]) == (height, width)):
@@ -183,7 +169,7 @@ class SemanticSegmentationTask(Task):
                     tf.TensorSpec([2], tf.int32),
                 ),
             )
-            normalized = segmentation_input.normalize_image(resized)
+            normalized = normalize_image(resized)
             logits = tf.cast(model(normalized, training=False)["logits"], tf.float32)
             max_size = tf.reduce_max(sizes, axis=0)
 
@@ -245,24 +231,17 @@ class SemanticSegmentationTask(Task):
 
     def parity_measures(self, reference: dict, candidate: dict, labels: Any) -> dict[str, float]:
         """Pixel agreement of the class maps and the mIoU difference."""
-        return parity_measures.segmentation_measures(
+        return segmentation_parity.segmentation_measures(
             reference["classes"], candidate["classes"], labels, self.num_classes, self.ignore_label
         )
 
     def parity_reference_measures(self, reference: dict, labels: Any) -> dict[str, float]:
         """The Keras model's mIoU on the parity examples."""
-        miou = parity_measures.mean_iou(
+        miou = segmentation_parity.mean_iou(
             reference["classes"], labels, self.num_classes, self.ignore_label
         )
         return {"miou": miou}
 
-    def parity_tolerance(self, kind: str) -> parity_measures.Bounds:
-        """`SEGMENTATION_TOLERANCES[kind]`."""
-        if kind not in SEGMENTATION_TOLERANCES:
-            valid = sorted(SEGMENTATION_TOLERANCES)
-            hint = did_you_mean(kind, valid)
-            raise KeyError(
-                f"No segmentation parity tolerance for artifact kind {kind!r}.{hint} "
-                f"Known: {', '.join(valid)}."
-            )
-        return SEGMENTATION_TOLERANCES[kind]
+    def parity_tolerance(self, kind: str) -> Bounds:
+        """`segmentation_parity.SEGMENTATION_TOLERANCES[kind]`."""
+        return segmentation_parity.segmentation_tolerance(kind)

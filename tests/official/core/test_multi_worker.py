@@ -1,17 +1,26 @@
-"""Two workers on 127.0.0.1 under MultiWorkerMirroredStrategy (TF_CONFIG)."""
+"""Two workers on 127.0.0.1 under MultiWorkerMirroredStrategy (TF_CONFIG).
+
+Each test starts two or more TensorFlow processes (20-80 s each on 2 cores):
+`make test-all` runs them, `make test` does not.
+"""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
+
+from tests.official.core.multi_worker_ports import PortTaken, bind_failed, with_ports
+
+pytestmark = pytest.mark.slow
 
 WORKER = textwrap.dedent('''
     import hashlib, json, sys
     import numpy as np
+    import official.registry_imports  # noqa: F401
     from official.core.config_loader import load_experiment_config
     from official.core.train_lib import run_experiment
     digits, model_dir, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -39,16 +48,6 @@ WORKER = textwrap.dedent('''
     logs = run_experiment(cfg, "train_and_eval", model_dir)
     print("RESULT " + json.dumps({"weights": captured["weights"], **logs}))
 ''')
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _start(index, ports, digits_dir, model_dir, timeout):

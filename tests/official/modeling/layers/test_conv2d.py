@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from official.modeling.layers import ConvNormAct
+from official.modeling.layers import ConvNormAct, conv2d
 from official.modeling.layers.conv2d import Conv2D
+
+
+@pytest.fixture(autouse=True)
+def _on_cpu(monkeypatch):
+    """Placement as on a CPU-only host, with the switch restored afterwards."""
+    monkeypatch.setattr(conv2d, "_accelerator_visible", lambda: False)
+    yield
+    conv2d.set_conv1x1_as_matmul(True)
 
 
 def _op_types(layer, x, training):
@@ -75,3 +83,57 @@ def test_serialization_round_trips():
     restored = keras.layers.deserialize(keras.layers.serialize(layer))
     assert type(restored) is Conv2D
     assert restored.get_config() == layer.get_config()
+
+
+def test_dynamic_height_and_width_train_like_the_convolution():
+    # Segmentation builds its backbones on (None, None, C) inputs.
+    inputs = keras.Input((None, None, 8))
+    models = []
+    for cls in (Conv2D, keras.layers.Conv2D):
+        layer = cls(4, 1, strides=2, padding="same", dtype="mixed_bfloat16")
+        models.append(keras.Model(inputs, layer(inputs)))
+    models[0].set_weights(models[1].get_weights())
+
+    def train_step(model):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 8], tf.float32)])
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = model(x, training=True)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.range(4.0))
+            weights = [v.value for v in model.trainable_variables]
+            return [y] + tape.gradient(loss, [x] + weights)
+
+        return step
+
+    ours, plain = train_step(models[0]), train_step(models[1])
+    graph = ours.get_concrete_function().graph
+    assert "MatMul" in {op.type for op in graph.get_operations()}
+    rng = np.random.default_rng(0)
+    for height, width in [(5, 7), (8, 6)]:
+        x = tf.constant(rng.normal(size=(2, height, width, 8)).astype("float32"))
+        got, want = ours(x), plain(x)
+        assert got[0].shape == (2, (height + 1) // 2, (width + 1) // 2, 4)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(
+                tf.cast(a, tf.float32), tf.cast(b, tf.float32), rtol=2e-2, atol=2e-2
+            )
+
+
+def test_the_switch_turns_the_matmul_path_off_and_on():
+    x = tf.cast(tf.ones((1, 4, 4, 3)), tf.bfloat16)
+    layer = Conv2D(2, 1, strides=2, dtype="mixed_bfloat16")
+    conv2d.set_conv1x1_as_matmul(False)
+    assert not conv2d.conv1x1_as_matmul()
+    ops = _op_types(layer, x, True)
+    assert "MatMul" not in ops and "Conv2D" in ops
+    conv2d.set_conv1x1_as_matmul(True)
+    ops = _op_types(layer, x, True)
+    assert "MatMul" in ops and "Conv2D" not in ops
+
+
+def test_a_visible_accelerator_keeps_the_convolution_op(monkeypatch):
+    monkeypatch.setattr(conv2d, "_accelerator_visible", lambda: True)
+    x = tf.cast(tf.ones((1, 4, 4, 3)), tf.bfloat16)
+    ops = _op_types(Conv2D(2, 1, dtype="mixed_bfloat16"), x, True)
+    assert "MatMul" not in ops and "Conv2D" in ops

@@ -92,3 +92,18 @@ def test_fused_kernel_is_in_the_graph_and_serialization_round_trips():
     assert any(op.type.startswith("FusedBatchNorm") for op in graph.get_operations())
     restored = keras.layers.deserialize(keras.layers.serialize(FusedBatchNormalization(momentum=0.9)))
     assert isinstance(restored, FusedBatchNormalization) and restored.momentum == 0.9
+
+
+def test_each_fallback_reason_is_logged_once_per_process(monkeypatch, caplog):
+    from official.modeling.layers import fused_batch_normalization
+
+    monkeypatch.setattr(fused_batch_normalization, "_logged_fallbacks", set())
+    x = _inputs()
+    with caplog.at_level("INFO", logger="absl"):
+        FusedBatchNormalization()(x, training=True)
+        for name in ("bn_a", "bn_b"):
+            FusedBatchNormalization(synchronized=True, name=name)(x, training=True)
+    lines = [r.getMessage() for r in caplog.records]
+    lines = [line for line in lines if "FusedBatchNormalization" in line]
+    assert len(lines) == 1, lines
+    assert "'bn_a'" in lines[0] and "synchronized=True" in lines[0]

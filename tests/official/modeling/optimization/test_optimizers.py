@@ -1,5 +1,8 @@
 """Garden's optimizers update exactly as the Keras classes they extend."""
 
+import pathlib
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -97,3 +100,61 @@ def test_config_round_trips_to_the_garden_class():
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert type(restored) is optimizers.SGD
     assert restored.nesterov and restored.momentum == pytest.approx(0.9)
+
+
+def _graph_op_types(concrete_function):
+    """Op types in a traced function's graph and the functions it calls."""
+    graph_def = concrete_function.graph.as_graph_def()
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes += function.node_def
+    return {node.op for node in nodes}
+
+
+def test_fused_updates_are_in_the_traced_train_step():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = optimizers.SGD(learning_rate=0.1, momentum=0.9, weight_decay=1e-2)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=True) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    ops = _graph_op_types(train_step.get_concrete_function(tf.TensorSpec([4, 3])))
+    assert "ResourceApplyKerasMomentum" in ops
+    assert "ResourceApplyGradientDescent" in ops
+
+
+@pytest.mark.parametrize(
+    "hook", ["_get_variable_index", "_apply_weight_decay", "_use_weight_decay"]
+)
+def test_a_missing_keras_hook_fails_loudly_at_build(monkeypatch, hook):
+    for cls in keras.optimizers.SGD.__mro__:
+        if hook in vars(cls) and cls.__module__.split(".")[0] == "keras":
+            monkeypatch.delattr(cls, hook)
+    optimizer = optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    variable = keras.Variable(np.ones(2, "float32"), name="kernel")
+    with pytest.raises(RuntimeError, match=f"SGD.{hook}.*keras>=3.15,<3.16"):
+        optimizer.build([variable])
+
+
+def test_a_missing_tensorflow_hook_fails_loudly_at_build(monkeypatch):
+    monkeypatch.delattr(tf.__internal__.distribute.interim, "maybe_merge_call")
+    optimizer = optimizers.Adam(learning_rate=0.1, weight_decay=1e-2)
+    with pytest.raises(RuntimeError, match="maybe_merge_call.*tensorflow>=2.21,<2.22"):
+        optimizer.build([keras.Variable(np.ones(2, "float32"), name="kernel")])
+
+
+def test_the_checked_versions_are_pinned_in_setup_and_installed():
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    setup = (pathlib.Path(__file__).parents[4] / "setup.py").read_text()
+    for package in ("keras", "tensorflow"):
+        pin = re.search(rf'"({package}[<>=][^"]*)"', setup).group(1)
+        assert pin in optimizers._CHECKED_WITH
+        assert Requirement(pin).specifier.contains(metadata.version(package))

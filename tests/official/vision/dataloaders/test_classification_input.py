@@ -20,10 +20,17 @@ from official.vision.configs.image_classification import (
     ImageClassificationModelConfig,
 )
 from official.vision.dataloaders import classification_input as ci
+from official.vision.dataloaders import classification_preprocessing as cp
+from official.vision.dataloaders.classification_parser import Parser
+from official.vision.dataloaders.image_normalization import (
+    MEAN_RGB,
+    STDDEV_RGB,
+    normalize_image,
+)
 
 # Normalized values of pixel 0 and 255 per channel.
-LOW = min(-m / s for m, s in zip(ci.MEAN_RGB, ci.STDDEV_RGB))
-HIGH = max((255 - m) / s for m, s in zip(ci.MEAN_RGB, ci.STDDEV_RGB))
+LOW = min(-m / s for m, s in zip(MEAN_RGB, STDDEV_RGB))
+HIGH = max((255 - m) / s for m, s in zip(MEAN_RGB, STDDEV_RGB))
 
 
 def _run(fn, inputs, mode: str):
@@ -83,7 +90,7 @@ def test_decode_tfds_grayscale(mode):
 @pytest.mark.parametrize("mode", ["eager", "map"])
 @pytest.mark.parametrize("is_training", [True, False])
 def test_parser_shapes_dtypes_and_range(mode, is_training):
-    parser = ci.Parser(
+    parser = Parser(
         output_size=(24, 20), num_classes=10, is_training=is_training, seed=3
     )
     decoded = {"image": tf.constant(_image(37, 51)), "label": tf.constant(9, tf.int64)}
@@ -97,8 +104,8 @@ def test_parser_shapes_dtypes_and_range(mode, is_training):
 
 def test_training_without_augmentation_is_the_eval_transform():
     decoded = {"image": tf.constant(_image(30, 41)), "label": tf.constant(0)}
-    train = ci.Parser((16, 16), 10, True, aug_random_crop=False, aug_rand_hflip=False)
-    evaluate = ci.Parser((16, 16), 10, False)
+    train = Parser((16, 16), 10, True, aug_random_crop=False, aug_rand_hflip=False)
+    evaluate = Parser((16, 16), 10, False)
     np.testing.assert_array_equal(
         train(decoded)[0].numpy(), evaluate(decoded)[0].numpy()
     )
@@ -107,69 +114,62 @@ def test_training_without_augmentation_is_the_eval_transform():
 def test_random_crop_falls_back_to_center_crop():
     # A crop of the whole image is never a random crop: the eval crop is used.
     decoded = {"image": tf.constant(_image(30, 30)), "label": tf.constant(0)}
-    train = ci.Parser(
+    train = Parser(
         (16, 16), 10, True, crop_area_range=(1.0, 1.0), aug_rand_hflip=False
     )
-    evaluate = ci.Parser((16, 16), 10, False)
+    evaluate = Parser((16, 16), 10, False)
     np.testing.assert_array_equal(
         train(decoded)[0].numpy(), evaluate(decoded)[0].numpy()
     )
 
 
 def test_random_crop_varies():
-    parser = ci.Parser((16, 16), 10, True, aug_rand_hflip=False)
+    parser = Parser((16, 16), 10, True, aug_rand_hflip=False)
     decoded = {"image": tf.constant(_image(40, 40)), "label": tf.constant(0)}
     outputs = [parser(decoded)[0].numpy() for _ in range(4)]
     assert any(not np.array_equal(outputs[0], o) for o in outputs[1:])
 
 
 def test_label_out_of_range_fails():
-    parser = ci.Parser((8, 8), 10, False)
+    parser = Parser((8, 8), 10, False)
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes"):
         parser({"image": tf.constant(_image(8, 8)), "label": tf.constant(10)})
 
 
 def test_parser_argument_errors():
     with pytest.raises(ValueError, match="crop_area_range"):
-        ci.Parser((8, 8), 10, True, crop_area_range=(0.5, 0.1))
+        Parser((8, 8), 10, True, crop_area_range=(0.5, 0.1))
     with pytest.raises(ValueError, match="center_crop_fraction"):
-        ci.Parser((8, 8), 10, False, center_crop_fraction=0.0)
+        Parser((8, 8), 10, False, center_crop_fraction=0.0)
 
 
 @pytest.mark.parametrize("mode", ["eager", "map"])
 @pytest.mark.parametrize("size", [(37, 51), (64, 48), (24, 24), (13, 200)])
-def test_serving_preprocessing_matches_eval_parser(mode, size):
+def test_resize_for_serving_is_the_eval_crop_in_uint8(mode, size):
     image = _image(*size, seed=size[0])
-    parser = ci.Parser((24, 20), 10, is_training=False, center_crop_fraction=0.8)
+    parser = Parser((24, 20), 10, is_training=False, center_crop_fraction=0.8)
     expected, _ = _run(
         parser, {"image": tf.constant(image), "label": tf.constant(1)}, mode
     )
 
-    def serve(images):
-        return ci.preprocess_for_serving(images, (24, 20), 0.8)
+    def resize(images):
+        return cp.resize_for_serving(images, (24, 20), 0.8)
 
-    batch = tf.constant(np.stack([image, image]))
-    served = _run(serve, batch, mode)
-    assert served.shape == (2, 24, 20, 3) and served.dtype == tf.float32
-    np.testing.assert_allclose(served[0].numpy(), expected.numpy(), atol=1e-4)
-    np.testing.assert_allclose(served[1].numpy(), expected.numpy(), atol=1e-4)
-
-    resized = ci.resize_for_serving(batch, (24, 20), 0.8)
+    resized = _run(resize, tf.constant(np.stack([image, image])), mode)
     assert resized.shape == (2, 24, 20, 3) and resized.dtype == tf.uint8
     # uint8 rounding: at most half a pixel level, divided by the smallest std.
-    np.testing.assert_allclose(
-        ci.normalize_image(resized)[0].numpy(),
-        expected.numpy(),
-        atol=0.5 / min(ci.STDDEV_RGB) + 1e-5,
-    )
+    for served in normalize_image(resized).numpy():
+        np.testing.assert_allclose(
+            served, expected.numpy(), atol=0.5 / min(STDDEV_RGB) + 1e-5
+        )
 
 
-def test_serving_functions_convert_to_tflite_builtins():
+def test_eval_transform_converts_to_tflite_builtins():
     interpreter_lib = pytest.importorskip("ai_edge_litert.interpreter")
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8)])
     def serve(images):
-        return ci.preprocess_for_serving(images, (16, 16), 0.875)
+        return normalize_image(cp.center_crop_and_resize(images, (16, 16), 0.875))
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [serve.get_concrete_function()], serve
@@ -231,7 +231,7 @@ def test_training_decodes_the_crop_of_encoded_images(mode, image_format):
     encoded = (
         tf.io.encode_jpeg(image) if image_format == "jpeg" else tf.io.encode_png(image)
     )
-    parser = ci.Parser((16, 16), 10, is_training=True)
+    parser = Parser((16, 16), 10, is_training=True)
 
     def parse(inputs):
         return parser({"encoded": inputs[0], "label": tf.constant(1)}, seed=inputs[1])[
@@ -255,7 +255,7 @@ def test_training_decodes_the_crop_of_encoded_images(mode, image_format):
 
 @pytest.mark.parametrize("mode", ["eager", "map"])
 def test_parser_with_every_augmentation(mode):
-    parser = ci.Parser(
+    parser = Parser(
         (24, 24),
         10,
         is_training=True,
@@ -274,7 +274,7 @@ def test_parser_with_every_augmentation(mode):
 
 
 def test_parser_scale_jitter_pads_with_the_mean():
-    parser = ci.Parser(
+    parser = Parser(
         (20, 20),
         10,
         True,
@@ -287,9 +287,9 @@ def test_parser_scale_jitter_pads_with_the_mean():
     assert image.shape == (20, 20, 3)
     np.testing.assert_allclose(image.numpy()[8:], 0.0, atol=1e-5)
     with pytest.raises(ValueError, match="aug_random_crop=False"):
-        ci.Parser((8, 8), 10, True, scale_jitter_range=(0.5, 1.0))
+        Parser((8, 8), 10, True, scale_jitter_range=(0.5, 1.0))
     with pytest.raises(ValueError, match="aug_policy"):
-        ci.Parser((8, 8), 10, True, aug_policy="v0")
+        Parser((8, 8), 10, True, aug_policy="v0")
 
 
 def _model(num_classes=3):

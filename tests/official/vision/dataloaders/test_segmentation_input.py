@@ -11,9 +11,10 @@ from official.vision.configs.semantic_segmentation import (
     SemanticSegmentationModelConfig,
 )
 from official.vision.dataloaders import segmentation_input as si
+from official.vision.dataloaders.image_normalization import MEAN_RGB, STDDEV_RGB
 
 PALETTE = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.float32)
-MEAN = np.array(si.MEAN_RGB, np.float32)
+MEAN = np.array(MEAN_RGB, np.float32)
 
 
 def block_pair(height=24, width=40, block=8, seed=0):
@@ -92,7 +93,7 @@ def test_training_parser_keeps_image_and_mask_aligned(eager):
             lambda seed: parser({"image": image, "label": mask}, seed)
         )
         outputs = list(dataset)
-    std = np.array(si.STDDEV_RGB, np.float32)
+    std = np.array(STDDEV_RGB, np.float32)
     for x, y in outputs:
         assert x.shape == (32, 32, 3) and y.shape == (32, 32) and y.dtype == tf.int32
         raw = np.asarray(x) * std + MEAN

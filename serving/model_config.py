@@ -22,6 +22,30 @@ nothing in a deployment's config is silently ignored. Every error names the
 file, the line and what is wrong, e.g.
 `models.config:5: config #1 ('digits'): unsupported field 'logging_config'.`
 
+Example:
+```python
+from serving import model_config
+
+text = '''
+model_config_list {
+  config { name: "digits" base_path: "/models/digits" }
+  config {
+    name: "other"
+    base_path: "/models/other"
+    model_version_policy { specific { versions: 1 versions: 3 } }
+    logging_config {}
+  }
+}
+'''
+try:
+    model_config.parse_config(text, where="models.config")
+except ValueError as e:
+    assert str(e).startswith("models.config:8: config #2 ('other'): unsupported field")
+digits, other = model_config.parse_config(text.replace("logging_config {}", ""))
+assert (digits.name, digits.version_policy, digits.num_versions) == ("digits", "latest", 1)
+assert other.wanted([1, 2, 3]) == [1, 3]
+```
+
 Imports the standard library; the protos only when a config file is read.
 """
 

@@ -6,6 +6,11 @@ SavedModel is written with `keras.export.ExportArchive`: the model is tracked
 explicit `input_signature` of named `tf.TensorSpec`s. Each endpoint returns a
 dict, whose keys become the signature's output names.
 
+While the SavedModel is written, TensorFlow's INFO notice that a signature's
+input `resource` "will be renamed" is dropped: that input is a captured
+variable, not one of the named inputs clients see. A notice naming any other
+input still shows.
+
 Class names go to `assets.extra/labels.txt` (`write_labels`), one per line:
 the directory TF Serving reserves for files the graph does not read, and where
 the model server (`serving/model_manager.py`) looks for `:classify` labels.
@@ -30,17 +35,48 @@ assert sorted(loaded.signatures) == ["predict", "serving_default"]
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import tensorflow as tf
+from absl import logging as absl_logging
 
 SERVING_DEFAULT = "serving_default"
 LABELS_PATH = os.path.join("assets.extra", "labels.txt")
 
 # {signature_name: (fn, input_signature)}, as returned by `Task.serving_signatures`.
 Signatures = dict[str, tuple[Callable, Sequence[tf.TensorSpec]]]
+
+# tensorflow/python/saved_model/signature_serialization.py, on a captured variable.
+_CAPTURED_RESOURCE_RENAMED = re.compile(
+    r"Function `[^`]*` contains input name\(s\) resource with unsupported "
+    r"characters which will be renamed to \S+ in the SavedModel\."
+)
+
+
+class _DropCapturedResourceRenames(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _CAPTURED_RESOURCE_RENAMED.fullmatch(record.getMessage())
+
+
+@contextlib.contextmanager
+def _without_captured_resource_renames() -> Iterator[None]:
+    """Drops that notice from the absl logger inside the block, unless
+    `--verbosity` is 1 (DEBUG) or more."""
+    if absl_logging.get_verbosity() >= absl_logging.DEBUG:
+        yield
+        return
+    logger = logging.getLogger("absl")
+    drop = _DropCapturedResourceRenames()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def check_input_signature(name: str, input_signature: Sequence[tf.TensorSpec]) -> None:
@@ -95,7 +131,8 @@ def write_saved_model(
     for name, (fn, input_signature) in endpoints.items():
         check_input_signature(name, input_signature)
         archive.add_endpoint(name, fn, input_signature=list(input_signature))
-    archive.write_out(path, verbose=False)
+    with _without_captured_resource_renames():
+        archive.write_out(path, verbose=False)
     return list(endpoints)
 
 

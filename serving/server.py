@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import os
 
-# Before TensorFlow is imported: no C++ INFO lines (CUDA probing) in the log.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before TensorFlow is imported: no C++ INFO lines in the log; C++ warnings
+# and errors (a broken CUDA setup among them) still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 import signal  # noqa: E402
 import sys  # noqa: E402

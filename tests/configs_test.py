@@ -6,6 +6,7 @@ import re
 import pytest
 
 from official.core.config_loader import load_experiment_config
+from official.core.durations import epochs_to_steps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -27,3 +28,11 @@ def test_config_file_loads_with_its_experiment(path):
         "task.train_data.input_path=a,task.validation_data.input_path=b",
     )
     assert cfg.trainer.train_steps > 0
+    # Recipes state epochs of a known training split; steps follow the batch.
+    assert cfg.trainer.train_epochs > 0
+    assert cfg.task.train_data.num_examples > 0
+    assert cfg.trainer.train_steps == epochs_to_steps(
+        cfg.trainer.train_epochs,
+        cfg.task.train_data.num_examples,
+        cfg.task.train_data.global_batch_size,
+    )

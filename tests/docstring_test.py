@@ -1,4 +1,4 @@
-"""Runs every ```python block in the docstrings under official/ (R14)."""
+"""Runs every ```python block in the docstrings under official/ and serving/ (R14)."""
 
 import ast
 import pathlib
@@ -10,11 +10,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
+PACKAGES = ("official", "serving")
+
+
 def _examples():
-    for path in sorted((ROOT / "official").rglob("*.py")):
+    paths = [path for package in PACKAGES for path in (ROOT / package).rglob("*.py")]
+    for path in sorted(paths):
         tree = ast.parse(path.read_text())
         nodes = [tree] + [
-            n for n in ast.walk(tree)
+            n
+            for n in ast.walk(tree)
             if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
         ]
         for node in nodes:

@@ -15,9 +15,10 @@ learning rate does:
 | `trainer.optimizer_config.warmup.warmup_steps`     | `...warmup.warmup_epochs`               |
 | `trainer.optimizer_config.learning_rate.params.decay_steps` | `...learning_rate.decay_epochs` |
 
-An epoch is `num_examples // (global_batch_size x gradient_accumulation_steps)`
-steps (the last partial batch is dropped); a duration is rounded up to whole
-steps, an interval to whole loops of `trainer.steps_per_loop`.
+An epoch is `num_examples / (global_batch_size x gradient_accumulation_steps)`
+steps (training repeats the data before batching, so no example is dropped
+at an epoch's end); a duration is rounded up to whole steps, an interval to
+whole loops of `trainer.steps_per_loop`.
 
 `config_loader.load_experiment_config` applies the layers of settings in
 order (the experiment's defaults, each YAML file, `--params_override`) and
@@ -44,29 +45,36 @@ if TYPE_CHECKING:
 NUM_EXAMPLES_KEY = "task.train_data.num_examples"
 
 
-def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
-    """Optimizer steps in one pass over `num_examples` (the last partial batch dropped)."""
+def _check_sizes(num_examples: int, global_batch_size: int) -> None:
     if num_examples <= 0 or global_batch_size <= 0:
         raise ValueError(
             f"num_examples and global_batch_size must be > 0. Received: "
             f"num_examples={num_examples}, global_batch_size={global_batch_size}."
         )
+
+
+def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
+    """Whole steps in one pass over `num_examples` (at least 1), e.g. for a
+    `steps_per_loop` of about an epoch."""
+    _check_sizes(num_examples, global_batch_size)
     return max(1, num_examples // global_batch_size)
 
 
 def epochs_to_steps(epochs: float, num_examples: int, global_batch_size: int) -> int:
     """Steps in `epochs` passes over `num_examples` at `global_batch_size`.
 
-    Rounded up to whole steps, so `epochs_to_steps(steps_to_epochs(s, ...), ...)`
-    gives back `s`.
+    `epochs * num_examples / global_batch_size`, rounded up to whole steps,
+    so `epochs_to_steps(steps_to_epochs(s, n, b), n, b)` gives back `s`.
 
     Example:
     ```python
     from official.core.durations import epochs_to_steps
     assert epochs_to_steps(2, num_examples=1000, global_batch_size=100) == 20
+    assert epochs_to_steps(90, num_examples=1_281_167, global_batch_size=4096) == 28151
     ```
     """
-    exact = epochs * steps_per_epoch(num_examples, global_batch_size)
+    _check_sizes(num_examples, global_batch_size)
+    exact = epochs * num_examples / global_batch_size
     # Rounding first keeps float noise (30000.000000004) from adding a step.
     return int(math.ceil(round(exact, 6)))
 
@@ -82,11 +90,13 @@ def steps_to_epochs(steps: int, num_examples: int, global_batch_size: int) -> fl
     ```python
     from official.core.durations import epochs_to_steps, steps_to_epochs
     epochs = steps_to_epochs(30_000, num_examples=10_582, global_batch_size=16)
-    assert round(epochs, 2) == 45.39
+    assert round(epochs, 2) == 45.36
     assert epochs_to_steps(epochs, 10_582, 16) == 30_000
+    assert epochs_to_steps(epochs, 10_582, 8) == 60_000
     ```
     """
-    return steps / steps_per_epoch(num_examples, global_batch_size)
+    _check_sizes(num_examples, global_batch_size)
+    return steps * global_batch_size / num_examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +174,7 @@ def _derive(config: ExperimentConfig, duration: _Duration) -> int:
     if not duration.whole_loops:
         return epochs_to_steps(duration.epochs, num_examples, per_step)
     loop = config.trainer.steps_per_loop
-    exact = duration.epochs * steps_per_epoch(num_examples, per_step)
+    exact = duration.epochs * num_examples / per_step
     return max(1, round(exact / loop)) * loop
 
 
@@ -229,7 +239,7 @@ def resolve(config: ExperimentConfig) -> str:
         if not parts:
             part += (
                 f" x num_examples={num_examples} / {per_step_text} "
-                f"({steps_per_epoch(num_examples, per_step)} steps per epoch)"
+                f"({num_examples / per_step:.6g} steps per epoch)"
             )
         if duration.whole_loops:
             part += f" (rounded to whole loops of steps_per_loop={config.trainer.steps_per_loop})"
@@ -324,7 +334,7 @@ def describe_training(config: ExperimentConfig) -> str:
     line = f"Training {steps} steps of {per_step} examples"
     if num_examples <= 0 or per_step <= 0:
         return f"{line} ({NUM_EXAMPLES_KEY} not set: epochs unknown)."
-    epochs = steps / steps_per_epoch(num_examples, per_step)
+    epochs = steps_to_epochs(steps, num_examples, per_step)
     return (
         f"{line}: {epochs:.4g} epochs of {NUM_EXAMPLES_KEY}={num_examples} "
         f"at {per_step_text}."

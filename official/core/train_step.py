@@ -152,7 +152,9 @@ class TrainState:
                 f"TrainState.nonfinite_policy must be one of {', '.join(NONFINITE_POLICIES)}. "
                 f"Received: {self.nonfinite_policy!r}."
             )
-        expected = len(self.model.trainable_variables) if self.accumulation_steps > 1 else 0
+        expected = (
+            len(self.model.trainable_variables) if self.accumulation_steps > 1 else 0
+        )
         if len(self.accumulators) != expected:
             raise ValueError(
                 f"TrainState.accumulators must hold {expected} variables (one per trainable "
@@ -179,7 +181,9 @@ def update_metrics(strategy, task, loss_metric, metrics, loss, labels, outputs) 
     `loss` is averaged over replicas; `task.update_metrics` sees each
     replica's local labels and outputs.
     """
-    loss_metric.update_state(strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None))
+    loss_metric.update_state(
+        strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+    )
     local_labels = strategy.experimental_local_results(labels)
     local_outputs = strategy.experimental_local_results(outputs)
     for replica_labels, replica_outputs in zip(local_labels, local_outputs):
@@ -273,7 +277,9 @@ def build_train_loop(state: TrainState):
 
     def bad_replicas(loss):
         return strategy.reduce(
-            tf.distribute.ReduceOp.SUM, strategy.run(_nonfinite, args=(loss,)), axis=None
+            tf.distribute.ReduceOp.SUM,
+            strategy.run(_nonfinite, args=(loss,)),
+            axis=None,
         )
 
     def record(loss, labels, outputs, bad):
@@ -281,7 +287,13 @@ def build_train_loop(state: TrainState):
         # they do, and the caller stops at the end of the loop.
         if not skip_nonfinite or bad < 0.5:
             update_metrics(
-                strategy, task, state.train_loss, state.train_metrics, loss, labels, outputs
+                strategy,
+                task,
+                state.train_loss,
+                state.train_metrics,
+                loss,
+                labels,
+                outputs,
             )
 
     def one_step(iterator):
@@ -305,7 +317,9 @@ def build_train_loop(state: TrainState):
             return skipped
         bad = tf.constant(0.0)
         for _ in tf.range(accum):
-            loss, labels, outputs = strategy.run(accumulate_step, args=(next(iterator),))
+            loss, labels, outputs = strategy.run(
+                accumulate_step, args=(next(iterator),)
+            )
             batch_bad = bad_replicas(loss) if skip_nonfinite else 0.0
             record(loss, labels, outputs, batch_bad)
             bad += batch_bad

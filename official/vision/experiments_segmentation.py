@@ -189,7 +189,7 @@ def deeplabv3plus_cityscapes() -> ExperimentConfig:
     Chen et al. 2018: output stride 16, ASPP rates 6, 12, 18 with image
     pooling, decoder on stride-4 features (48-channel projection), crop 768
     (the paper's 769), batch 8, learning rate 0.01 with poly decay over 90k
-    steps (243 epochs of the 2,975 images), weight decay 1e-4; random scale
+    steps (242 epochs of the 2,975 images), weight decay 1e-4; random scale
     0.5-2.0 and flips; evaluation on the whole 1024 x 2048 images. The mIoU
     is the published figure, not reproduced here.
     """

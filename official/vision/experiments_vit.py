@@ -78,10 +78,10 @@ def vit_imagenet() -> ExperimentConfig:
     Another batch size scales the learning rate linearly and keeps the
     epochs. Label smoothing 0.1 is added, as in DeiT (Touvron et al. 2021);
     DeiT's RandAugment, Mixup, CutMix, random erasing and stochastic depth
-    are not used. No accuracy is reproduced here; the published figures:
-    the ViT paper reports 77.9 % top-1 for ImageNet-only ViT-B/16
-    (fine-tuned at 384 px), and DeiT's recipe, whose strong augmentation
-    keeps ViT-B from overfitting ImageNet-1k, reaches 81.8 %.
+    are not used. Published figures, not reproduced here: the ViT paper
+    reports 77.9 % top-1 for ImageNet-only ViT-B/16 (fine-tuned at 384 px),
+    and DeiT's recipe, whose strong augmentation keeps ViT-B from
+    overfitting ImageNet-1k, reaches 81.8 %.
     """
     batch = 4096
     exp = image_classification_base(

@@ -1,4 +1,9 @@
-"""The training binary and run_experiment end to end, on tiny settings."""
+"""The training binary and run_experiment end to end, on tiny settings.
+
+In-process runs cover training; of the two runs of the binary in a fresh
+process, `--help` (about 12 s) is in `make test` and a training run (about
+18 s) only in `make test-all`.
+"""
 
 import json
 import os
@@ -41,19 +46,25 @@ def _run_binary(argv, capsys):
 
 def test_train_resume_eval(digits_dir, tmp_path):
     model_dir = str(tmp_path / "model")
-    cfg = load_experiment_config("resnet_digits", params_override=_overrides(digits_dir))
+    cfg = load_experiment_config(
+        "resnet_digits", params_override=_overrides(digits_dir)
+    )
     logs = run_experiment(cfg, "train_and_eval", model_dir)
     assert set(logs) == {"loss", "accuracy", "top_2_accuracy"}
     assert checkpoints.checkpoint_step(tf.train.latest_checkpoint(model_dir)) == 4
     assert sorted(f for f in os.listdir(model_dir) if f.endswith(".index")) == [
-        "ckpt-2.index", "ckpt-4.index"]
+        "ckpt-2.index",
+        "ckpt-4.index",
+    ]
     assert os.path.isdir(os.path.join(model_dir, "train"))
     with open(os.path.join(model_dir, "eval_results.json")) as f:
         assert json.load(f)["step"] == 4
 
     # Resume: the same command with more steps continues from step 4.
     more = load_experiment_config(
-        "resnet_digits", params_override=_overrides(digits_dir, **{"trainer.train_steps": 6}))
+        "resnet_digits",
+        params_override=_overrides(digits_dir, **{"trainer.train_steps": 6}),
+    )
     run_experiment(more, "train", model_dir)
     assert checkpoints.checkpoint_step(tf.train.latest_checkpoint(model_dir)) == 6
 
@@ -65,16 +76,25 @@ def test_train_resume_eval(digits_dir, tmp_path):
 
     # params.yaml alone, with the same experiment, reproduces the config.
     again = load_experiment_config(
-        "resnet_digits", [os.path.join(model_dir, "params.yaml")])
+        "resnet_digits", [os.path.join(model_dir, "params.yaml")]
+    )
     assert again == more
 
 
 def test_mirrored_two_replicas(digits_dir, tmp_path):
     assert len(tf.config.list_logical_devices("CPU")) == 2
     model_dir = str(tmp_path / "m")
-    cfg = load_experiment_config("resnet_digits", params_override=_overrides(
-        digits_dir, **{"runtime.distribution_strategy": "mirrored",
-                       "trainer.train_steps": 2, "trainer.validation_interval": 2}))
+    cfg = load_experiment_config(
+        "resnet_digits",
+        params_override=_overrides(
+            digits_dir,
+            **{
+                "runtime.distribution_strategy": "mirrored",
+                "trainer.train_steps": 2,
+                "trainer.validation_interval": 2,
+            },
+        ),
+    )
     logs = run_experiment(cfg, "train_and_eval", model_dir)
     assert np.isfinite(logs["loss"])
 
@@ -96,11 +116,15 @@ def test_mirrored_two_replicas(digits_dir, tmp_path):
 
 def test_binary_bad_input_leaves_nothing(digits_dir, tmp_path, capsys):
     model_dir = tmp_path / "never"
-    code, out = _run_binary([
-        "--experiment=resnet_digits", f"--model_dir={model_dir}",
-        "--params_override=task.train_data.input_path=/nonexistent/train-*,"
-        f"task.validation_data.input_path={digits_dir}/validation-*",
-    ], capsys)
+    code, out = _run_binary(
+        [
+            "--experiment=resnet_digits",
+            f"--model_dir={model_dir}",
+            "--params_override=task.train_data.input_path=/nonexistent/train-*,"
+            f"task.validation_data.input_path={digits_dir}/validation-*",
+        ],
+        capsys,
+    )
     assert code == 1
     assert "/nonexistent/train-*" in out.err
     assert not model_dir.exists()
@@ -108,30 +132,46 @@ def test_binary_bad_input_leaves_nothing(digits_dir, tmp_path, capsys):
 
 def test_binary_config_errors(tmp_path, capsys):
     code, out = _run_binary(
-        ["--experiment=resnet_digit", f"--model_dir={tmp_path}"], capsys)
+        ["--experiment=resnet_digit", f"--model_dir={tmp_path}"], capsys
+    )
     assert code == 1
     assert "Did you mean 'resnet_digits'?" in out.err
     assert "resnet_imagenet" in out.err
 
-    code, out = _run_binary([
-        "--experiment=resnet_digits", f"--model_dir={tmp_path}/x",
-        "--params_override=trainer.train_step=3"], capsys)
+    code, out = _run_binary(
+        [
+            "--experiment=resnet_digits",
+            f"--model_dir={tmp_path}/x",
+            "--params_override=trainer.train_step=3",
+        ],
+        capsys,
+    )
     assert code == 1
-    assert "Unknown config key 'trainer.train_step'. Did you mean 'train_steps'?" in out.err
+    assert (
+        "Unknown config key 'trainer.train_step'. Did you mean 'train_steps'?"
+        in out.err
+    )
     assert not (tmp_path / "x").exists()
 
     # resnet_imagenet's defaults point at no storage: the error says what to set.
     code, out = _run_binary(
-        ["--experiment=resnet_imagenet", f"--model_dir={tmp_path}/y"], capsys)
+        ["--experiment=resnet_imagenet", f"--model_dir={tmp_path}/y"], capsys
+    )
     assert code == 1
     assert "task.train_data.input_path=" in out.err
 
 
 def test_binary_eval_without_checkpoint(digits_dir, tmp_path, capsys):
-    code, out = _run_binary([
-        "--experiment=resnet_digits", "--mode=eval", f"--model_dir={tmp_path}/empty",
-        f"--params_override=task.train_data.input_path={digits_dir}/train-*,"
-        f"task.validation_data.input_path={digits_dir}/validation-*"], capsys)
+    code, out = _run_binary(
+        [
+            "--experiment=resnet_digits",
+            "--mode=eval",
+            f"--model_dir={tmp_path}/empty",
+            f"--params_override=task.train_data.input_path={digits_dir}/train-*,"
+            f"task.validation_data.input_path={digits_dir}/validation-*",
+        ],
+        capsys,
+    )
     assert code == 1
     assert "contains no checkpoint" in out.err or "does not exist" in out.err
     assert not (tmp_path / "empty").exists()
@@ -143,16 +183,25 @@ def test_binary_lists_experiments(capsys):
     assert "resnet_imagenet" in out.out and "resnet_digits" in out.out
 
 
+@pytest.mark.slow  # A training run in a fresh process: about 18 s on 2 cores.
 def test_binary_starts_quietly_and_exits_promptly(digits_dir, tmp_path):
     import subprocess
     import sys
     import time
 
     command = [
-        sys.executable, "-m", "official.train", "--experiment=resnet_digits",
+        sys.executable,
+        "-m",
+        "official.train",
+        "--experiment=resnet_digits",
         f"--model_dir={tmp_path / 'run'}",
-        "--params_override=" + ",".join(f"{k}={v}" for k, v in _overrides(
-            digits_dir, **{"trainer.validation_interval": 0}).items()),
+        "--params_override="
+        + ",".join(
+            f"{k}={v}"
+            for k, v in _overrides(
+                digits_dir, **{"trainer.validation_interval": 0}
+            ).items()
+        ),
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     finished_at = None
@@ -175,14 +224,23 @@ def test_binary_starts_quietly_and_exits_promptly(digits_dir, tmp_path):
 
 
 def test_binary_help_lists_flags_and_an_example():
+    """The fast smoke test of `python -m official.train` in `make test`."""
     import subprocess
     import sys
 
     result = subprocess.run(
         [sys.executable, "-m", "official.train", "--help"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     text = result.stdout + result.stderr
-    for flag in ("--experiment", "--mode", "--model_dir", "--config_file", "--params_override"):
+    for flag in (
+        "--experiment",
+        "--mode",
+        "--model_dir",
+        "--config_file",
+        "--params_override",
+    ):
         assert flag in text
     assert "python -m official.train --experiment=resnet_digits" in text

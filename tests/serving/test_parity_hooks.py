@@ -112,7 +112,9 @@ class NoParityTask(FakeTask):
 
 def test_a_task_without_parity_hooks_is_told_which_to_define():
     task = NoParityTask()
-    with pytest.raises(NotImplementedError, match="NoParityTask does not define parity_tolerance"):
+    with pytest.raises(
+        NotImplementedError, match="NoParityTask does not define parity_tolerance"
+    ):
         task.parity_tolerance("none")
     with pytest.raises(NotImplementedError, match="parity_measures, parity_reference"):
         task.parity_measures({}, {}, np.zeros(1))

@@ -98,8 +98,13 @@ def test_clients_reconnect_when_the_server_closes(tool, model_dir):
     assert served["requests"] > 0 and served["errors"] == 0
 
 
+@pytest.mark.slow  # A fresh TensorFlow process: about 10 s on 2 cores.
 def test_in_process_threads_can_match_the_server(model_dir):
-    """--intra_op_threads / --inter_op_threads set TF's pools in the tool's process."""
+    """--intra_op_threads / --inter_op_threads set TF's pools in the tool's process.
+
+    TF's thread pools are set once per process, hence a fresh one. The script's
+    fast smoke test is `test_tool_flags.py` (`tools/load_test.py --help`).
+    """
     import subprocess
     import sys
 

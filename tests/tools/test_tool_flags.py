@@ -28,7 +28,8 @@ def test_help_and_bad_flag(name, capsys):
     assert "no_such_flag" in err and "--help" in err
 
 
-def test_every_tool_runs_as_a_script_from_the_checkout(tmp_path):
+@pytest.mark.parametrize("name", TOOLS)
+def test_every_tool_runs_as_a_script_from_the_checkout(name, tmp_path):
     """`python tools/NAME.py --help` works from any directory, uninstalled."""
     import os
     import subprocess
@@ -36,10 +37,13 @@ def test_every_tool_runs_as_a_script_from_the_checkout(tmp_path):
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    for name in TOOLS:
-        result = subprocess.run(
-            [sys.executable, os.path.join(root, "tools", f"{name}.py"), "--help"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-        )
-        assert result.returncode == 0, f"{name}: {result.stderr[-2000:]}"
-        assert "flags:" in result.stdout, name
+    result = subprocess.run(
+        [sys.executable, os.path.join(root, "tools", f"{name}.py"), "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"{name}: {result.stderr[-2000:]}"
+    assert "flags:" in result.stdout, name

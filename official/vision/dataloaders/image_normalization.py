@@ -38,7 +38,11 @@ def normalize_image(images: tf.Tensor) -> tf.Tensor:
     scale = 1.0 / np.asarray(STDDEV_RGB, np.float32)
     offset = -np.asarray(MEAN_RGB, np.float32) * scale
     inner = images.shape[-3:]
-    if images.shape.rank is not None and images.shape.rank >= 3 and inner.is_fully_defined():
+    if (
+        images.shape.rank is not None
+        and images.shape.rank >= 3
+        and inner.is_fully_defined()
+    ):
         scale = np.broadcast_to(scale, inner.as_list())
         offset = np.broadcast_to(offset, inner.as_list())
     return images * tf.constant(scale) + tf.constant(offset)

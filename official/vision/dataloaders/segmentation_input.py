@@ -58,7 +58,9 @@ def decode_example(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     return {"image": image, "label": label}
 
 
-def resize_pair(image: tf.Tensor, label: tf.Tensor, size) -> tuple[tf.Tensor, tf.Tensor]:
+def resize_pair(
+    image: tf.Tensor, label: tf.Tensor, size
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Image bilinear (float32) and label nearest (its dtype) to `size` `[h, w]`."""
     image = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear")
     label = tf.image.resize(label, size, method="nearest")

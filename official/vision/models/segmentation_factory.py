@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 
 from official.base.registries import BACKBONES, HEADS
-from official.vision.configs.semantic_segmentation import SemanticSegmentationModelConfig
+from official.vision.configs.semantic_segmentation import (
+    SemanticSegmentationModelConfig,
+)
 from official.vision.heads.fcn_head import FCNHead
 from official.vision.models.segmentation_model import SegmentationModel
 

@@ -47,7 +47,9 @@ class ImageClassificationTask(Task):
             data, self.config.model, input_context
         )
 
-    def build_losses(self, labels: Any, outputs: Any, aux_losses: Any = None) -> tf.Tensor:
+    def build_losses(
+        self, labels: Any, outputs: Any, aux_losses: Any = None
+    ) -> tf.Tensor:
         num_classes = self.config.model.num_classes
         if labels.shape.rank == 2:  # Soft labels from mixup / cutmix.
             targets = tf.cast(labels, tf.float32)
@@ -61,7 +63,7 @@ class ImageClassificationTask(Task):
         )
         loss = tf.reduce_mean(loss)
         if aux_losses:
-            loss += tf.add_n([tf.cast(l, tf.float32) for l in aux_losses])
+            loss += tf.add_n([tf.cast(aux, tf.float32) for aux in aux_losses])
         return loss
 
     def update_metrics(self, metrics: list, labels: Any, outputs: Any) -> None:
@@ -79,7 +81,9 @@ class ImageClassificationTask(Task):
 
     # ---- export -----------------------------------------------------------
 
-    def _outputs(self, model: keras.Model, images_float: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _outputs(
+        self, model: keras.Model, images_float: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
         logits = tf.cast(model(images_float, training=False), tf.float32)
         return {
             "logits": logits,
@@ -189,15 +193,25 @@ class ImageClassificationTask(Task):
 
     # ---- parity (export) ----------------------------------------------------
 
-    def parity_measures(self, reference: dict, candidate: dict, labels: Any) -> dict[str, float]:
+    def parity_measures(
+        self, reference: dict, candidate: dict, labels: Any
+    ) -> dict[str, float]:
         """Probability and logit differences, top-1 agreement and accuracy drop."""
-        return classification_parity.classification_measures(reference, candidate, labels)
+        return classification_parity.classification_measures(
+            reference, candidate, labels
+        )
 
-    def parity_reference_measures(self, reference: dict, labels: Any) -> dict[str, float]:
+    def parity_reference_measures(
+        self, reference: dict, labels: Any
+    ) -> dict[str, float]:
         """The Keras model's top-1 accuracy on the parity examples."""
-        return classification_parity.classification_reference_measures(reference, labels)
+        return classification_parity.classification_reference_measures(
+            reference, labels
+        )
 
-    def parity_tolerance(self, kind: str) -> classification_parity.ClassificationTolerance:
+    def parity_tolerance(
+        self, kind: str
+    ) -> classification_parity.ClassificationTolerance:
         """`classification_parity.CLASSIFICATION_TOLERANCES[kind]`."""
         return classification_parity.classification_tolerance(kind)
 

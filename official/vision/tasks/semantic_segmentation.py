@@ -10,9 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from official.core.base_task import Task
-from official.core.parity_measures import Bounds
 from official.core.experiment_config import DataConfig
 from official.core.input_reader import InputReader
+from official.core.parity_measures import Bounds
 from official.core.task_factory import register_task
 from official.vision.configs.semantic_segmentation import SemanticSegmentationTaskConfig
 from official.vision.dataloaders import segmentation_input
@@ -26,6 +26,7 @@ from official.vision.losses import segmentation_losses
 from official.vision.models.segmentation_factory import build_segmentation_model
 from official.vision.tasks import segmentation_parity
 from official.vision.tasks.image_signatures import image_signatures
+
 
 def _metric_name(class_name: str) -> str:
     """A summary-safe name for a class's IoU metric: `iou/<name>`."""
@@ -60,7 +61,9 @@ class SemanticSegmentationTask(Task):
 
     def class_names(self) -> list[str]:
         """`class_names` of the config, or `class_0`, `class_1`, ..."""
-        return list(self.config.class_names) or [f"class_{i}" for i in range(self.num_classes)]
+        return list(self.config.class_names) or [
+            f"class_{i}" for i in range(self.num_classes)
+        ]
 
     def build_model(self) -> keras.Model:
         return build_segmentation_model(self.config.model)
@@ -72,7 +75,9 @@ class SemanticSegmentationTask(Task):
             data, self.config.model, self.ignore_label, input_context
         )
 
-    def build_losses(self, labels: Any, outputs: Any, aux_losses: Any = None) -> tf.Tensor:
+    def build_losses(
+        self, labels: Any, outputs: Any, aux_losses: Any = None
+    ) -> tf.Tensor:
         losses = self.config.losses
 
         def pixel_loss(logits):
@@ -92,11 +97,13 @@ class SemanticSegmentationTask(Task):
                 labels, outputs["se_logits"], losses.ignore_label
             )
         if aux_losses:
-            loss += tf.add_n([tf.cast(l, tf.float32) for l in aux_losses])
+            loss += tf.add_n([tf.cast(aux, tf.float32) for aux in aux_losses])
         return loss
 
     def build_metrics(self, training: bool = True) -> list[keras.metrics.Metric]:
-        miou = ConfusionMatrixMeanIoU(self.num_classes, self.ignore_label, name="mean_iou")
+        miou = ConfusionMatrixMeanIoU(
+            self.num_classes, self.ignore_label, name="mean_iou"
+        )
         metrics = [miou, PixelAccuracy(miou)]
         if not training:
             metrics += [
@@ -129,7 +136,9 @@ class SemanticSegmentationTask(Task):
         logits = tf.cast(model(normalized, training=False)["logits"], tf.float32)
         static = isinstance(height, int) and isinstance(width, int)
         if not (static and tuple(logits.shape[1:3]) == (height, width)):
-            logits = tf.image.resize(logits, tf.stack([height, width]), method="bilinear")
+            logits = tf.image.resize(
+                logits, tf.stack([height, width]), method="bilinear"
+            )
         outputs = {"classes": tf.argmax(logits, axis=-1, output_type=tf.int32)}
         if self.config.export_logits:
             outputs["logits"] = logits
@@ -156,7 +165,9 @@ class SemanticSegmentationTask(Task):
             return self._segment(model, self._to_input_size(images), shape[1], shape[2])
 
         def decode(encoded):
-            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+            image = tf.io.decode_image(
+                encoded, channels=channels, expand_animations=False
+            )
             image.set_shape([None, None, channels])
             return self._to_input_size(image[tf.newaxis])[0], tf.shape(image)[:2]
 
@@ -178,7 +189,9 @@ class SemanticSegmentationTask(Task):
                 one_logits = tf.image.resize(one_logits[tf.newaxis], size)[0]
                 pad = [[0, max_size[0] - size[0]], [0, max_size[1] - size[1]]]
                 classes = tf.pad(
-                    tf.argmax(one_logits, axis=-1, output_type=tf.int32), pad, constant_values=-1
+                    tf.argmax(one_logits, axis=-1, output_type=tf.int32),
+                    pad,
+                    constant_values=-1,
                 )
                 return classes, tf.pad(one_logits, pad + [[0, 0]])
 
@@ -223,19 +236,29 @@ class SemanticSegmentationTask(Task):
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
             return image, tf.cast(label[:, :, 0], tf.int32)
 
-        dataset = InputReader(reader_config, segmentation_input.decode_example, parse).read()
+        dataset = InputReader(
+            reader_config, segmentation_input.decode_example, parse
+        ).read()
         images, labels = next(iter(dataset))
         return images.numpy(), labels.numpy()
 
     # ---- parity (export) -------------------------------------------------------
 
-    def parity_measures(self, reference: dict, candidate: dict, labels: Any) -> dict[str, float]:
+    def parity_measures(
+        self, reference: dict, candidate: dict, labels: Any
+    ) -> dict[str, float]:
         """Pixel agreement of the class maps and the mIoU difference."""
         return segmentation_parity.segmentation_measures(
-            reference["classes"], candidate["classes"], labels, self.num_classes, self.ignore_label
+            reference["classes"],
+            candidate["classes"],
+            labels,
+            self.num_classes,
+            self.ignore_label,
         )
 
-    def parity_reference_measures(self, reference: dict, labels: Any) -> dict[str, float]:
+    def parity_reference_measures(
+        self, reference: dict, labels: Any
+    ) -> dict[str, float]:
         """The Keras model's mIoU on the parity examples."""
         miou = segmentation_parity.mean_iou(
             reference["classes"], labels, self.num_classes, self.ignore_label

@@ -44,24 +44,45 @@ def _state(strategy=None, accumulation_steps=1, ema_decay=0.0, clip=None, **sett
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         model.set_weights([_W0, _B0])
         optimizer = keras.optimizers.SGD(learning_rate=_LR, **(clip or {}))
-        clipping = take_clipping(optimizer) if strategy.num_replicas_in_sync > 1 else None
+        clipping = (
+            take_clipping(optimizer) if strategy.num_replicas_in_sync > 1 else None
+        )
         optimizer.build(model.trainable_variables)
 
         def counter(name):
-            return tf.Variable(0, dtype=tf.int64, trainable=False, name=name,
-                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            return tf.Variable(
+                0,
+                dtype=tf.int64,
+                trainable=False,
+                name=name,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
 
         global_step, skipped_steps = counter("global_step"), counter("skipped_steps")
-        ema = (ExponentialMovingAverage(model.trainable_variables, ema_decay)
-               if ema_decay else None)
-        accumulators = (make_accumulators(model.trainable_variables)
-                        if accumulation_steps > 1 else [])
+        ema = (
+            ExponentialMovingAverage(model.trainable_variables, ema_decay)
+            if ema_decay
+            else None
+        )
+        accumulators = (
+            make_accumulators(model.trainable_variables)
+            if accumulation_steps > 1
+            else []
+        )
     return TrainState(
-        model=model, optimizer=optimizer, task=_MeanSquaredError(), strategy=strategy,
-        global_step=global_step, skipped_steps=skipped_steps,
-        train_loss=keras.metrics.Mean("loss"), train_metrics=[],
-        accumulation_steps=accumulation_steps, accumulators=accumulators,
-        clipping=clipping, ema=ema, **settings,
+        model=model,
+        optimizer=optimizer,
+        task=_MeanSquaredError(),
+        strategy=strategy,
+        global_step=global_step,
+        skipped_steps=skipped_steps,
+        train_loss=keras.metrics.Mean("loss"),
+        train_metrics=[],
+        accumulation_steps=accumulation_steps,
+        accumulators=accumulators,
+        clipping=clipping,
+        ema=ema,
+        **settings,
     )
 
 
@@ -74,8 +95,11 @@ def _run(state, features, labels, batch, num_steps):
 
 def _loss_and_grads(w, b, x, y):
     residual = x @ w + b - y
-    return (float(np.mean(residual**2)),
-            2.0 * x.T @ residual / len(x), 2.0 * residual.sum(0) / len(x))
+    return (
+        float(np.mean(residual**2)),
+        2.0 * x.T @ residual / len(x),
+        2.0 * residual.sum(0) / len(x),
+    )
 
 
 def _assert_weights(state, w, b):
@@ -121,13 +145,14 @@ def test_four_accumulated_batches_of_two_are_one_batch_of_eight():
 
 @pytest.mark.parametrize("accumulation_steps", [1, 2])
 def test_skip_drops_a_nonfinite_step_then_applies_the_next(accumulation_steps):
-    state = _state(accumulation_steps=accumulation_steps, ema_decay=0.5,
-                   nonfinite_policy="skip")
+    state = _state(
+        accumulation_steps=accumulation_steps, ema_decay=0.5, nonfinite_policy="skip"
+    )
     # The first step's last batch holds a NaN; the second step's batches are clean.
     per_step = 2 * accumulation_steps
-    x = _X[:2 * per_step].copy()
+    x = _X[: 2 * per_step].copy()
     x[per_step - 1, 0] = np.nan
-    y = _Y[:2 * per_step]
+    y = _Y[: 2 * per_step]
 
     _run(state, x[:per_step], y[:per_step], batch=2, num_steps=1)
     _assert_weights(state, _W0, _B0)

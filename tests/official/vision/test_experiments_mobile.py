@@ -7,9 +7,13 @@ import official.vision.backbones.efficientnet  # noqa: F401
 import official.vision.backbones.mobilenet  # noqa: F401
 import official.vision.experiments_mobile  # noqa: F401
 from official.core.config_loader import load_experiment_config
+from official.core.durations import epochs_to_steps
 
 INPUTS = "task.train_data.input_path=a,task.validation_data.input_path=b"
-STEPS_PER_EPOCH = 1_281_167 // 4096  # 312
+
+
+def _steps(epochs, batch=4096):
+    return epochs_to_steps(epochs, 1_281_167, batch)
 
 
 def _load(name, override=""):
@@ -23,17 +27,19 @@ def test_mobilenet_imagenet_recipe():
     assert cfg.task.model.backbone.params["model_id"] == "MobileNetV2"
     assert cfg.task.model.dropout_rate == 0.2
     assert cfg.task.losses.label_smoothing == 0.1
-    assert cfg.trainer.train_steps == 500 * STEPS_PER_EPOCH
+    assert cfg.trainer.train_epochs == 500
+    assert cfg.trainer.train_steps == _steps(500) == 156_393
     opt = cfg.trainer.optimizer_config
     assert (opt.optimizer.type, opt.optimizer.params["epsilon"]) == ("rmsprop", 0.002)
     assert opt.learning_rate.type == "exponential"
     assert opt.learning_rate.params == {
         "initial_learning_rate": 0.256,
-        "decay_steps": 780,  # 2.5 epochs
+        "decay_steps": 782,  # 2.5 epochs
         "decay_rate": 0.98,
         "staircase": True,
     }
-    assert opt.warmup.warmup_steps == 5 * STEPS_PER_EPOCH
+    assert opt.learning_rate.decay_epochs == 2.5
+    assert opt.warmup.warmup_steps == _steps(5) == 1564
     assert opt.reference_batch_size == cfg.task.train_data.global_batch_size == 4096
 
 
@@ -47,12 +53,22 @@ def test_efficientnet_imagenet_recipe():
     assert cfg.task.model.input_size == [224, 224, 3]
     assert cfg.task.model.dropout_rate == 0.2
     assert cfg.task.losses.label_smoothing == 0.1
-    assert cfg.trainer.train_steps == 350 * STEPS_PER_EPOCH
+    assert cfg.trainer.train_steps == _steps(350)
     opt = cfg.trainer.optimizer_config
     assert (opt.optimizer.type, opt.optimizer.params["epsilon"]) == ("rmsprop", 1e-3)
-    assert opt.learning_rate.params["decay_steps"] == 749  # 2.4 epochs
+    assert opt.learning_rate.params["decay_steps"] == 751  # 2.4 epochs
     assert opt.learning_rate.params["decay_rate"] == 0.97
     assert opt.weight_decay == 1e-5
+
+
+@pytest.mark.parametrize("name", ["mobilenet_imagenet", "efficientnet_imagenet"])
+def test_decay_and_warmup_follow_the_batch_size(name):
+    cfg = _load(name, "task.train_data.global_batch_size=1024")
+    opt = cfg.trainer.optimizer_config
+    decay_epochs = opt.learning_rate.decay_epochs
+    assert opt.learning_rate.params["decay_steps"] == _steps(decay_epochs, 1024)
+    assert opt.warmup.warmup_steps == _steps(5, 1024) == 6256
+    assert cfg.trainer.ema_decay == 0.9999
 
 
 @pytest.mark.parametrize(

@@ -114,9 +114,7 @@ def test_training_without_augmentation_is_the_eval_transform():
 def test_random_crop_falls_back_to_center_crop():
     # A crop of the whole image is never a random crop: the eval crop is used.
     decoded = {"image": tf.constant(_image(30, 30)), "label": tf.constant(0)}
-    train = Parser(
-        (16, 16), 10, True, crop_area_range=(1.0, 1.0), aug_rand_hflip=False
-    )
+    train = Parser((16, 16), 10, True, crop_area_range=(1.0, 1.0), aug_rand_hflip=False)
     evaluate = Parser((16, 16), 10, False)
     np.testing.assert_array_equal(
         train(decoded)[0].numpy(), evaluate(decoded)[0].numpy()

@@ -34,7 +34,9 @@ def classes_of(image):
 def position_pair(height=12, width=16):
     """Image encoding each pixel's position; the mask encodes it too."""
     index = np.arange(height * width).reshape(height, width)
-    image = np.stack([index // 256, index % 256, np.zeros_like(index)], -1).astype(np.uint8)
+    image = np.stack([index // 256, index % 256, np.zeros_like(index)], -1).astype(
+        np.uint8
+    )
     return image, (index % 200).astype(np.uint8)[..., None]
 
 
@@ -46,7 +48,9 @@ def mask_from_position(image):
 def test_crop_takes_the_same_window_from_both():
     image, mask = position_pair()
     for s in range(5):
-        out_image, out_mask = si.random_crop_pair(image, mask, 5, 7, tf.constant([s, 3], tf.int64))
+        out_image, out_mask = si.random_crop_pair(
+            image, mask, 5, 7, tf.constant([s, 3], tf.int64)
+        )
         assert out_image.shape == (5, 7, 3) and out_mask.shape == (5, 7, 1)
         np.testing.assert_array_equal(mask_from_position(out_image), out_mask[..., 0])
 
@@ -55,7 +59,9 @@ def test_flip_flips_both_or_neither():
     image, mask = position_pair()
     flipped = 0
     for s in range(8):
-        out_image, out_mask = si.random_flip_pair(image, mask, tf.constant([s, 1], tf.int64))
+        out_image, out_mask = si.random_flip_pair(
+            image, mask, tf.constant([s, 1], tf.int64)
+        )
         np.testing.assert_array_equal(mask_from_position(out_image), out_mask[..., 0])
         flipped += int(np.array_equal(np.asarray(out_mask), mask[:, ::-1]))
     assert 0 < flipped < 8
@@ -67,14 +73,18 @@ def test_pad_fills_image_with_the_mean_and_mask_with_ignore():
     assert out_image.shape == (6, 8, 3)
     np.testing.assert_array_equal(np.asarray(out_image)[:4, :5], image)
     np.testing.assert_array_equal(np.asarray(out_mask)[:4, :5], mask)
-    np.testing.assert_allclose(np.asarray(out_image)[4:], np.broadcast_to(MEAN, (2, 8, 3)), atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(out_image)[4:], np.broadcast_to(MEAN, (2, 8, 3)), atol=1e-4
+    )
     assert np.all(np.asarray(out_mask)[:, 5:] == 255)
 
 
 def test_scale_resizes_the_mask_with_nearest_and_keeps_alignment():
     image, mask = block_pair()
     for s in range(4):
-        out_image, out_mask = si.random_scale(image, mask, 0.5, 2.0, tf.constant([s, 0], tf.int64))
+        out_image, out_mask = si.random_scale(
+            image, mask, 0.5, 2.0, tf.constant([s, 0], tf.int64)
+        )
         assert out_image.shape[:2] == out_mask.shape[:2]
         assert set(np.unique(out_mask)) <= set(np.unique(mask))  # No blended labels.
         agreement = np.mean(classes_of(out_image) == np.asarray(out_mask)[..., 0])
@@ -124,7 +134,9 @@ def test_eval_resize_never_interpolates_labels():
 def test_full_resolution_eval_pads_and_checks_the_size():
     image, mask = block_pair(20, 30)
     parser = si.SegmentationParser(
-        (16, 16), is_training=False, resize_eval_groundtruth=False,
+        (16, 16),
+        is_training=False,
+        resize_eval_groundtruth=False,
         groundtruth_padded_size=(24, 32),
     )
     x, y = parser({"image": image, "label": mask})
@@ -133,25 +145,35 @@ def test_full_resolution_eval_pads_and_checks_the_size():
     np.testing.assert_array_equal(y[:20, :30], mask[..., 0])
     assert np.all(y[20:] == 255) and np.all(y[:, 30:] == 255)
     small = si.SegmentationParser(
-        (16, 16), is_training=False, resize_eval_groundtruth=False,
+        (16, 16),
+        is_training=False,
+        resize_eval_groundtruth=False,
         groundtruth_padded_size=(16, 16),
     )
-    with pytest.raises(tf.errors.InvalidArgumentError, match="larger than groundtruth_padded_size"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="larger than groundtruth_padded_size"
+    ):
         small({"image": image, "label": mask})
 
 
 def test_dataset_from_shapes_tfrecords(tmp_path):
-    summary = shapes.write_shapes_tfrecords(str(tmp_path), num_train=6, num_validation=5, image_size=32)
+    summary = shapes.write_shapes_tfrecords(
+        str(tmp_path), num_train=6, num_validation=5, image_size=32
+    )
     model = SemanticSegmentationModelConfig(num_classes=4, input_size=[24, 24, 3])
     data = SegmentationDataConfig(
-        input_path=summary["validation"]["pattern"], global_batch_size=4,
-        is_training=False, drop_remainder=False,
+        input_path=summary["validation"]["pattern"],
+        global_batch_size=4,
+        is_training=False,
+        drop_remainder=False,
     )
     batches = list(si.build_segmentation_dataset(data, model, 255))
     assert [b[0].shape[0] for b in batches] == [4, 1]
     assert batches[0][0].shape == (4, 24, 24, 3) and batches[0][1].shape == (4, 24, 24)
     images, masks = shapes.generate(1, 32, seed=0)
-    decoded = si.decode_example(shapes.segmentation_example(images[0], masks[0]).SerializeToString())
+    decoded = si.decode_example(
+        shapes.segmentation_example(images[0], masks[0]).SerializeToString()
+    )
     np.testing.assert_array_equal(decoded["label"][..., 0], masks[0])
     np.testing.assert_array_equal(decoded["image"], images[0])
 

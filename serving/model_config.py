@@ -40,7 +40,8 @@ model_config_list {
 try:
     model_config.parse_config(text, where="models.config")
 except ValueError as e:
-    assert str(e).startswith("models.config:8: config #2 ('other'): unsupported field")
+    error = str(e)
+assert error.startswith("models.config:8: config #2 ('other'): unsupported field")
 digits, other = model_config.parse_config(text.replace("logging_config {}", ""))
 assert (digits.name, digits.version_policy, digits.num_versions) == ("digits", "latest", 1)
 assert other.wanted([1, 2, 3]) == [1, 3]

@@ -71,18 +71,17 @@ def load_experiment_config(
 
 def _settle(
     config: ExperimentConfig, before: ExperimentConfig, keys: set[str], source: str
-):
+) -> None:
     for note in durations.settle_layer(config, before, keys, source):
         logging.info("%s", note)
 
 
 def _dotted_keys(value: Any, prefix: str = "") -> set[str]:
     """The dotted keys a layer of settings sets (nested mappings flattened)."""
-    if not isinstance(value, dict):
-        return {prefix} if prefix else set()
     keys = {prefix} if prefix else set()
-    for key, item in value.items():
-        keys |= _dotted_keys(item, f"{prefix}.{key}" if prefix else str(key))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            keys |= _dotted_keys(item, f"{prefix}.{key}" if prefix else str(key))
     return keys
 
 

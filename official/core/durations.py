@@ -173,7 +173,7 @@ def _derive(config: ExperimentConfig, duration: _Duration) -> int:
     per_step, _ = _examples_per_step(config)
     if not duration.whole_loops:
         return epochs_to_steps(duration.epochs, num_examples, per_step)
-    loop = config.trainer.steps_per_loop
+    loop = max(1, config.trainer.steps_per_loop)  # validate() rejects < 1.
     exact = duration.epochs * num_examples / per_step
     return max(1, round(exact / loop)) * loop
 
@@ -197,7 +197,7 @@ def resolve(config: ExperimentConfig) -> str:
     """Sets every step field whose epochs twin is > 0; returns what it did.
 
     Idempotent. Returns one line for the log (empty when no field is in
-    epochs), e.g. `trainer.train_steps=450360 from train_epochs=90 x
+    epochs), e.g. `trainer.train_steps=450411 from train_epochs=90 x
     num_examples=1281167 / global_batch_size=256; ...`.
 
     Raises:

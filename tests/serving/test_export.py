@@ -528,22 +528,22 @@ def test_resnet_digits_export(tmp_path, digits_dir):
 
 
 def test_unwritable_parent_fails_before_any_work(tmp_path, monkeypatch):
-    from serving import export
+    from serving import export_dir
 
     # Root ignores directory permissions, so the check's answer is simulated.
-    monkeypatch.setattr(export.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(export_dir.os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match="Cannot write into"):
-        export._check_export_dir(str(tmp_path / "export"))
+        export_dir.check_export_dir(str(tmp_path / "export"))
 
 
 def test_too_little_free_space_is_reported(tmp_path, monkeypatch):
     import collections
     import shutil as shutil_module
 
-    from serving import export
+    from serving.export_dir import check_free_space
 
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10, 10, 1000))
     with pytest.raises(OSError, match="Not enough free space"):
-        export._check_free_space(str(tmp_path / "e"), model_bytes=10_000, num_tflite=1)
-    export._check_free_space(str(tmp_path / "e"), model_bytes=10, num_tflite=1)
+        check_free_space(str(tmp_path / "e"), model_bytes=10_000, num_tflite=1)
+    check_free_space(str(tmp_path / "e"), model_bytes=10, num_tflite=1)

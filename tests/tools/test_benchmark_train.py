@@ -29,8 +29,13 @@ def _clear_session():
 
 def test_benchmark_of_a_tiny_resnet(tool):
     result = tool.benchmark(
-        "resnet_digits", params_override=TINY, global_batch_size=8, image_size=16,
-        num_loops=2, steps_per_loop=2, matmul_size=256,
+        "resnet_digits",
+        params_override=TINY,
+        global_batch_size=8,
+        image_size=16,
+        num_loops=2,
+        steps_per_loop=2,
+        matmul_size=256,
     )
     assert result["input_size"] == [16, 16, 3]
     assert len(result["loop_seconds"]) == 3  # warm-up + 2 timed
@@ -72,8 +77,11 @@ def test_synthetic_input_matches_the_training_format(tool):
 
 def test_load_config_sets_the_loops(tool):
     config = tool.load_config(
-        "resnet_digits", params_override="trainer.steps_per_loop=99",
-        global_batch_size=12, num_loops=3, steps_per_loop=4,
+        "resnet_digits",
+        params_override="trainer.steps_per_loop=99",
+        global_batch_size=12,
+        num_loops=3,
+        steps_per_loop=4,
     )
     assert config.task.train_data.global_batch_size == 12
     assert config.trainer.steps_per_loop == 4

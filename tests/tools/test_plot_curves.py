@@ -106,8 +106,12 @@ def test_errors_name_the_directory_and_the_tags(tool, model_dir, tmp_path, capsy
 def test_main_writes_the_png(tool, model_dir, tmp_path, capsys):
     output = str(tmp_path / "main.png")
     code = tool.main(
-        ["plot_curves", f"--model_dir={model_dir}", f"--output={output}",
-         "--metrics=loss,top_2_accuracy"]
+        [
+            "plot_curves",
+            f"--model_dir={model_dir}",
+            f"--output={output}",
+            "--metrics=loss,top_2_accuracy",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0

@@ -1,8 +1,8 @@
 """The training binary and run_experiment end to end, on tiny settings.
 
-In-process runs cover training; of the two runs of the binary in a fresh
-process, `--help` (about 12 s) is in `make test` and a training run (about
-18 s) only in `make test-all`.
+In-process runs cover training; of the runs of the binary in a fresh process,
+`--help` is the smoke test in `make test` and a training run is only in
+`make test-all` (marked slow).
 """
 
 import json
@@ -183,7 +183,7 @@ def test_binary_lists_experiments(capsys):
     assert "resnet_imagenet" in out.out and "resnet_digits" in out.out
 
 
-@pytest.mark.slow  # A training run in a fresh process: about 18 s on 2 cores.
+@pytest.mark.slow  # A training run in a fresh process: 10-18 s on 2 cores.
 def test_binary_starts_quietly_and_exits_promptly(digits_dir, tmp_path):
     import subprocess
     import sys

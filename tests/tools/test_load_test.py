@@ -98,7 +98,7 @@ def test_clients_reconnect_when_the_server_closes(tool, model_dir):
     assert served["requests"] > 0 and served["errors"] == 0
 
 
-@pytest.mark.slow  # A fresh TensorFlow process: about 10 s on 2 cores.
+@pytest.mark.slow  # A fresh TensorFlow process: 6-10 s on 2 cores.
 def test_in_process_threads_can_match_the_server(model_dir):
     """--intra_op_threads / --inter_op_threads set TF's pools in the tool's process.
 

@@ -14,6 +14,7 @@ crop, stateless) and, for JPEG bytes, are decoded with
 
 Example:
 ```python
+import numpy as np
 import tensorflow as tf
 from official.vision.dataloaders import classification_preprocessing as cp
 

@@ -1,6 +1,6 @@
 """Two workers on 127.0.0.1 under MultiWorkerMirroredStrategy (TF_CONFIG).
 
-Each test runs two TensorFlow processes for 20-80 s on 2 cores: `make test-all`
+Each test runs two TensorFlow processes for 13-75 s on 2 cores: `make test-all`
 runs them, `make test` does not.
 """
 

@@ -23,6 +23,8 @@ import time
 import tensorflow as tf
 from absl import logging
 
+from official.base.config import ConfigError
+
 STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 
@@ -100,7 +102,18 @@ def _multi_worker_strategy(timeout: float) -> tf.distribute.Strategy:
     )
     started = time.time()
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.UnknownError as e:
+            if "Could not start gRPC server" not in str(e):
+                raise
+            task = config["task"]
+            address = config["cluster"][task["type"]][int(task["index"])]
+            raise ConfigError(
+                f"This worker ({task['type']} {task['index']} in TF_CONFIG) could "
+                f"not listen on {address}: the port is in use or the address is "
+                "not this host's. Give it a free port in every worker's TF_CONFIG."
+            ) from None
         # A first collective: returns only once every worker is up.
         strategy.reduce(
             tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None

@@ -73,7 +73,9 @@ def build_segmentation_model(
         params["output_stride"] = model_config.output_stride
     channels = model_config.input_size[2]
     backbone = backbone_cls(input_shape=(None, None, channels), **params)
-    head = HEADS.get(model_config.head.type)(**head_arguments(model_config), name="head")
+    head = HEADS.get(model_config.head.type)(
+        **head_arguments(model_config), name="head"
+    )
     aux_head = None
     if model_config.aux_head:
         aux_head = FCNHead(

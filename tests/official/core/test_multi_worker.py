@@ -56,7 +56,8 @@ WORKER = textwrap.dedent("""
 # So the ports are picked free, and a run in which a worker could not bind its
 # port (another process took it in between) starts again on new ports.
 
-BIND_FAILED = "Could not start gRPC server"
+# distribute.py turns TensorFlow's "Could not start gRPC server" into this.
+BIND_FAILED = "could not listen on"
 
 
 class PortTaken(Exception):
@@ -272,3 +273,34 @@ def test_a_peer_killed_mid_run_stops_the_other(digits_dir, tmp_path):
     assert code == 1, err[-3000:]
     assert seconds < 60
     assert "error:" in err and ("task:1" in err or "Unavailable" in err), err[-3000:]
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path):
+    """A worker whose own TF_CONFIG port is held by another socket says so."""
+    holder = socket.socket()
+    holder.bind(("", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        tf_config = {
+            "cluster": {"worker": [f"127.0.0.1:{port}", "127.0.0.1:1"]},
+            "task": {"type": "worker", "index": 0},
+        }
+        script = (
+            "from official.core import distribute\n"
+            "try:\n"
+            "    distribute.get_strategy('multi_worker_mirrored', 1,"
+            " worker_start_timeout=30)\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__, e)\n"
+        )
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "PYTHONPATH": "."}
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True,
+            timeout=120,
+        ).stdout
+    finally:
+        holder.close()
+    assert out.startswith("ConfigError"), out
+    assert f"could not listen on 127.0.0.1:{port}" in out
+    assert "worker 0 in TF_CONFIG" in out

@@ -26,10 +26,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "experiment", None, "Registered experiment name, or 'list' to print them all."
 )
-flags.DEFINE_enum(
-    "mode", "train_and_eval", list(train_lib.MODES), "What to run."
+flags.DEFINE_enum("mode", "train_and_eval", list(train_lib.MODES), "What to run.")
+flags.DEFINE_string(
+    "model_dir", None, "Checkpoints, summaries and params.yaml go here."
 )
-flags.DEFINE_string("model_dir", None, "Checkpoints, summaries and params.yaml go here.")
 flags.DEFINE_multi_string(
     "config_file", [], "YAML file overriding the experiment's defaults (repeatable)."
 )
@@ -52,9 +52,7 @@ def main(argv: list[str]) -> int:
 
     import official.registry_imports  # noqa: F401  (fills the registries)
     from official.base.config import ConfigError
-    from official.core import config_loader, exp_factory
-
-    from official.core import record_guard
+    from official.core import config_loader, exp_factory, record_guard
     from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted
 
     if FLAGS.experiment == "list":
@@ -88,8 +86,12 @@ def main(argv: list[str]) -> int:
     except Preempted as e:
         logging.warning("%s", e)
         return PREEMPTED_EXIT_CODE
-    except (TimeoutError, tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-            tf.errors.CancelledError) as e:
+    except (
+        TimeoutError,
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+    ) as e:
         # A peer worker never started, died or stopped answering. TensorFlow's
         # collective threads may still be blocked on it: exit without waiting.
         _fail(e)

@@ -63,17 +63,25 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import official.registry_imports  # noqa: E402, F401  (fills the registries)
+from official.base.suggest import did_you_mean
 from official.core import checkpoints, task_factory  # noqa: E402
 from official.core.base_task import Task  # noqa: E402
 from official.core.config_loader import load_experiment_config  # noqa: E402
 from official.core.experiment_config import ExperimentConfig  # noqa: E402
-from official.base.suggest import did_you_mean
 from serving import onnx_export, parity, saved_model_export, tflite_export  # noqa: E402
 from serving.export_dir import (  # noqa: E402
     REPORT_FILE,
+)
+from serving.export_dir import (
     check_export_dir as _check_export_dir,
+)
+from serving.export_dir import (
     check_free_space as _check_free_space,
+)
+from serving.export_dir import (
     move_into_place as _move_into_place,
+)
+from serving.export_dir import (
     size as _size,
 )
 from serving.onnx_export import ONNXExportError  # noqa: E402

@@ -132,7 +132,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, payload = 200, handler(body)
         except ServingError as e:
             status, payload = e.http_status, {"error": e.message}
-            if method == "POST" and (e.code == "UNAUTHENTICATED" or status in (411, 413)):
+            if method == "POST" and (
+                e.code == "UNAUTHENTICATED" or status in (411, 413)
+            ):
                 self.close_connection = unread_body = True
         except (TimeoutError, ConnectionError) as e:
             logging.vlog(1, "Connection dropped while reading a request: %s", e)

@@ -75,7 +75,14 @@ _CLASS_OF = dict.fromkeys(b"0123456789", 1) | dict(zip(b"-[,] ", range(2, 7)))
 _CLASSES = bytes(_CLASS_OF.get(byte, 0) for byte in range(256))
 # Which class may follow which, in an array of JSON integers (a space only
 # after a comma, as `json.dumps` writes: elsewhere it could split a number).
-_FOLLOWS = {1: (1, 4, 5), 2: (1,), 3: (1, 2, 3), 4: (1, 2, 3, 6), 5: (4, 5), 6: (1, 2, 3)}
+_FOLLOWS = {
+    1: (1, 4, 5),
+    2: (1,),
+    3: (1, 2, 3),
+    4: (1, 2, 3, 6),
+    5: (4, 5),
+    6: (1, 2, 3),
+}
 _ALLOWED_PAIRS = np.zeros(64, bool)
 for _first, _nexts in _FOLLOWS.items():
     _ALLOWED_PAIRS[[8 * _first + n for n in _nexts]] = True

@@ -86,14 +86,16 @@ class Signature:
         # Python on every request.
         self._rules = {
             key: (
-                None if spec.dtype == tf.string else np.dtype(spec.dtype.as_numpy_dtype),
+                None
+                if spec.dtype == tf.string
+                else np.dtype(spec.dtype.as_numpy_dtype),
                 None if spec.shape.rank is None else tuple(spec.shape.as_list()),
             )
             for key, spec in self.inputs.items()
         }
 
     @classmethod
-    def from_function(cls, name: str, function) -> "Signature":
+    def from_function(cls, name: str, function) -> Signature:
         """The concrete function `loaded.signatures[name]`, called on tensors."""
         args, inputs = function.structured_input_signature
         if args:
@@ -121,7 +123,7 @@ class Signature:
         )
 
     @classmethod
-    def from_session(cls, name: str, signature_def, session) -> "Signature":
+    def from_session(cls, name: str, signature_def, session) -> Signature:
         """The signature `name` (a `SignatureDef`) of the graph `session` runs.
 
         The session must have loaded the SavedModel (variables restored,

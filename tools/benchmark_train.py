@@ -44,24 +44,32 @@ from absl import flags  # noqa: E402
 # never clashes with other binaries' flags in the same process.
 FLAGS = flags.FlagValues()
 flags.DEFINE_string(
-    "experiment", None, "A registered experiment name, e.g. resnet_imagenet.",
+    "experiment",
+    None,
+    "A registered experiment name, e.g. resnet_imagenet.",
     flag_values=FLAGS,
 )
 flags.DEFINE_multi_string(
-    "config_file", [], "YAML files applied after the experiment's defaults.",
+    "config_file",
+    [],
+    "YAML files applied after the experiment's defaults.",
     flag_values=FLAGS,
 )
 flags.DEFINE_string(
-    "params_override", "",
+    "params_override",
+    "",
     "Comma-separated dotted.key=value overrides, applied before the flags below.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "global_batch_size", 32, "Examples per train step, over all replicas.",
+    "global_batch_size",
+    32,
+    "Examples per train step, over all replicas.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "image_size", None,
+    "image_size",
+    None,
     "Square input side in pixels (default: the experiment's input_size).",
     flag_values=FLAGS,
 )
@@ -69,11 +77,15 @@ flags.DEFINE_integer(
     "num_loops", 3, "Timed loops, after one untimed warm-up loop.", flag_values=FLAGS
 )
 flags.DEFINE_integer(
-    "steps_per_loop", 5, "Train steps per loop (one tf.function call).",
+    "steps_per_loop",
+    5,
+    "Train steps per loop (one tf.function call).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "matmul_size", 2048, "Side of the square float32 matmul that measures the peak.",
+    "matmul_size",
+    2048,
+    "Side of the square float32 matmul that measures the peak.",
     flag_values=FLAGS,
 )
 flags.DEFINE_string(
@@ -85,7 +97,9 @@ flags.DEFINE_string(
 
 
 def matmul_peak_gflops(
-    size: int = 2048, device: str | None = None, min_seconds: float = 1.0,
+    size: int = 2048,
+    device: str | None = None,
+    min_seconds: float = 1.0,
     min_repeats: int = 3,
 ) -> float:
     """Best steady-state GFLOP/s of float32 `size` x `size` matmuls on `device`.
@@ -207,7 +221,6 @@ def synthetic_dataset_fn(config, seed: int = 0):
     """
     import tensorflow as tf
 
-
     height, width, channels = config.task.model.input_size
     num_classes = config.task.model.num_classes
     global_batch = config.task.train_data.global_batch_size
@@ -219,7 +232,10 @@ def synthetic_dataset_fn(config, seed: int = 0):
             (batch, height, width, channels), seed=[seed, pipeline]
         )
         labels = tf.random.stateless_uniform(
-            (batch,), seed=[seed + 1, pipeline], minval=0, maxval=num_classes,
+            (batch,),
+            seed=[seed + 1, pipeline],
+            minval=0,
+            maxval=num_classes,
             dtype=tf.int32,
         )
         return tf.data.Dataset.from_tensors((images, labels)).repeat()
@@ -285,8 +301,13 @@ def benchmark(
     from official.core.trainer import Trainer
 
     config = load_config(
-        experiment, config_files, params_override, global_batch_size, image_size,
-        num_loops, steps_per_loop,
+        experiment,
+        config_files,
+        params_override,
+        global_batch_size,
+        image_size,
+        num_loops,
+        steps_per_loop,
     )
     runtime = config.runtime
     if runtime.seed is not None:
@@ -406,8 +427,10 @@ def main(argv: list[str]) -> int:
     if exit_code is not None:
         return exit_code
     if not FLAGS.experiment:
-        print("error: --experiment is required (e.g. --experiment=resnet_imagenet).",
-              file=sys.stderr)
+        print(
+            "error: --experiment is required (e.g. --experiment=resnet_imagenet).",
+            file=sys.stderr,
+        )
         return 2
     from official.core.trainer import Preempted
 

@@ -168,7 +168,11 @@ class _Connection:
         self._socket.sendall(request)
         line = self._file.readline(65537)
         words = line.split(None, 2)
-        if len(words) < 2 or not words[0].startswith(b"HTTP/") or not words[1].isdigit():
+        if (
+            len(words) < 2
+            or not words[0].startswith(b"HTTP/")
+            or not words[1].isdigit()
+        ):
             raise http.client.BadStatusLine(line.decode("latin-1") or "(closed)")
         length, close = None, False
         while True:

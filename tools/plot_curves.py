@@ -26,15 +26,20 @@ from absl import flags  # noqa: E402
 # never clashes with other binaries' flags in the same process.
 FLAGS = flags.FlagValues()
 flags.DEFINE_string(
-    "model_dir", None, "The run's model_dir (holds train/ and validation/).",
+    "model_dir",
+    None,
+    "The run's model_dir (holds train/ and validation/).",
     flag_values=FLAGS,
 )
 flags.DEFINE_string(
-    "output", None, "Where the PNG goes. Default: MODEL_DIR/curves.png.",
+    "output",
+    None,
+    "Where the PNG goes. Default: MODEL_DIR/curves.png.",
     flag_values=FLAGS,
 )
 flags.DEFINE_list(
-    "metrics", [],
+    "metrics",
+    [],
     "Comma-separated scalar tags to plot, e.g. loss,accuracy. Default: every "
     "scalar tag found.",
     flag_values=FLAGS,
@@ -183,7 +188,7 @@ def draw(curves: Curves, metrics: list[str], output: str, title: str = "") -> No
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     if title:
         figure.suptitle(title)
@@ -209,8 +214,12 @@ def plot_curves(
     _figure_module()  # fail on a missing matplotlib before reading anything
     curves = read_curves(model_dir)
     selected = select_metrics(curves, metrics)
-    draw(curves, selected, output or os.path.join(model_dir, "curves.png"),
-         title=os.path.basename(os.path.normpath(model_dir)))
+    draw(
+        curves,
+        selected,
+        output or os.path.join(model_dir, "curves.png"),
+        title=os.path.basename(os.path.normpath(model_dir)),
+    )
     return {metric: curves[metric] for metric in selected}
 
 
@@ -222,8 +231,10 @@ def main(argv: list[str]) -> int:
     if exit_code is not None:
         return exit_code
     if not FLAGS.model_dir:
-        print("error: --model_dir is required (e.g. --model_dir=runs/digits).",
-              file=sys.stderr)
+        print(
+            "error: --model_dir is required (e.g. --model_dir=runs/digits).",
+            file=sys.stderr,
+        )
         return 2
     output = FLAGS.output or os.path.join(FLAGS.model_dir, "curves.png")
     try:

@@ -202,7 +202,7 @@ class Config:
             parts = dotted.split(".")
             node: Any = self
             where = ""
-            for i, part in enumerate(parts[:-1]):
+            for part in parts[:-1]:
                 if isinstance(node, Config):
                     if part not in node.field_names():
                         raise _unknown_key_error(part, where, node.field_names())

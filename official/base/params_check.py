@@ -24,7 +24,8 @@ except KeyError as e:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from official.base.suggest import did_you_mean
 

@@ -16,7 +16,8 @@ assert BLOCKS.get("plain")() == "plain"
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
 from official.base.suggest import did_you_mean
 
@@ -85,7 +86,9 @@ class Registry:
             return self._entries[name]
         except KeyError:
             raise unknown_name_error(
-                self.kind, self._display(name), [self._display(k) for k in self._entries]
+                self.kind,
+                self._display(name),
+                [self._display(k) for k in self._entries],
             ) from None
 
     def names(self) -> list:

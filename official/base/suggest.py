@@ -11,7 +11,8 @@ assert did_you_mean("zzz", ["resnet", "vit"]) == ""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # How alike (difflib ratio) a valid name must be to be suggested.
 CUTOFF = 0.5

@@ -38,7 +38,9 @@ class Task(abc.ABC):
         """Returns a dataset of `(features, labels)` batches of per-replica size."""
 
     @abc.abstractmethod
-    def build_losses(self, labels: Any, outputs: Any, aux_losses: Any = None) -> tf.Tensor:
+    def build_losses(
+        self, labels: Any, outputs: Any, aux_losses: Any = None
+    ) -> tf.Tensor:
         """Returns the scalar loss averaged over the (per-replica) batch."""
 
     def build_metrics(self, training: bool = True) -> list[keras.metrics.Metric]:

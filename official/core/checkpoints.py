@@ -17,7 +17,9 @@ def resolve_checkpoint(path: str) -> str:
         FileNotFoundError: naming `path` when it holds no checkpoint.
     """
     if not path:
-        raise FileNotFoundError("No checkpoint path given (--checkpoint_path is empty).")
+        raise FileNotFoundError(
+            "No checkpoint path given (--checkpoint_path is empty)."
+        )
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
@@ -93,8 +95,7 @@ def restore_model(model: keras.Model, path: str) -> str:
         status.assert_existing_objects_matched()
     except AssertionError as e:
         raise ValueError(
-            f"Checkpoint {prefix!r} does not match the model built from the "
-            f"config: {e}"
+            f"Checkpoint {prefix!r} does not match the model built from the config: {e}"
         ) from None
     status.expect_partial()
     if has_ema:
@@ -126,7 +127,9 @@ class RestoreReport:
         )
         if self.missing:
             shown = ", ".join(self.missing[:10])
-            more = f" and {len(self.missing) - 10} more" if len(self.missing) > 10 else ""
+            more = (
+                f" and {len(self.missing) - 10} more" if len(self.missing) > 10 else ""
+            )
             text += f"; missing (kept their initial values): {shown}{more}"
         return text + "."
 

@@ -97,8 +97,14 @@ os.kill(parent, signal.SIGKILL)
 def _multi_worker_strategy(timeout: float) -> tf.distribute.Strategy:
     config = read_tf_config()
     watchdog = subprocess.Popen(
-        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout),
-         json.dumps(_peers(config))]
+        [
+            sys.executable,
+            "-c",
+            _WATCHDOG,
+            str(os.getpid()),
+            str(timeout),
+            json.dumps(_peers(config)),
+        ]
     )
     started = time.time()
     try:
@@ -116,14 +122,17 @@ def _multi_worker_strategy(timeout: float) -> tf.distribute.Strategy:
             ) from None
         # A first collective: returns only once every worker is up.
         strategy.reduce(
-            tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None
+            tf.distribute.ReduceOp.SUM,
+            strategy.run(lambda: tf.constant(1.0)),
+            axis=None,
         )
     finally:
         watchdog.kill()
         watchdog.wait()
     logging.info(
         "All %d workers connected in %.1f s.",
-        sum(len(v) for v in config["cluster"].values()), time.time() - started,
+        sum(len(v) for v in config["cluster"].values()),
+        time.time() - started,
     )
     return strategy
 

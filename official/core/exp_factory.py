@@ -8,10 +8,10 @@ family itself.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from official.core.experiment_config import ExperimentConfig
 from official.base.registries import EXPERIMENTS
+from official.core.experiment_config import ExperimentConfig
 
 
 def register_experiment(name: str) -> Callable:

@@ -243,7 +243,12 @@ class TrainerConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        for name in ("train_steps", "steps_per_loop", "checkpoint_interval", "max_to_keep"):
+        for name in (
+            "train_steps",
+            "steps_per_loop",
+            "checkpoint_interval",
+            "max_to_keep",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(
                     f"{where}.{name} must be > 0. Received: {getattr(self, name)}."
@@ -266,7 +271,9 @@ class TrainerConfig(Config):
                 f"Received: {self.validation_steps}."
             )
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"{where}.ema_decay must be in [0, 1). Received: {self.ema_decay}.")
+            raise ValueError(
+                f"{where}.ema_decay must be in [0, 1). Received: {self.ema_decay}."
+            )
         if self.nonfinite_policy not in NONFINITE_POLICIES:
             raise ValueError(
                 f"{where}.nonfinite_policy must be one of {', '.join(NONFINITE_POLICIES)}. "
@@ -289,7 +296,8 @@ class TrainerConfig(Config):
                 f"{self.early_stopping_patience}."
             )
         if self.profile_steps and (
-            len(self.profile_steps) != 2 or not 0 <= self.profile_steps[0] < self.profile_steps[1]
+            len(self.profile_steps) != 2
+            or not 0 <= self.profile_steps[0] < self.profile_steps[1]
         ):
             raise ValueError(
                 f"{where}.profile_steps must be [start, end] with 0 <= start < end. "

@@ -88,8 +88,12 @@ class BestCheckpoint(Hook):
         tf.io.gfile.makedirs(best_dir)
         prefix = self.trainer.checkpoint.write(os.path.join(best_dir, "ckpt"))
         with tf.io.gfile.GFile(os.path.join(best_dir, "best.json"), "w") as f:
-            json.dump({"step": step, self.metric: value, "checkpoint": prefix}, f, indent=2)
-        logging.info("New best %s=%.4g at step %d: %s.", self.metric, value, step, prefix)
+            json.dump(
+                {"step": step, self.metric: value, "checkpoint": prefix}, f, indent=2
+            )
+        logging.info(
+            "New best %s=%.4g at step %d: %s.", self.metric, value, step, prefix
+        )
 
 
 class EarlyStopping(Hook):
@@ -118,7 +122,11 @@ class EarlyStopping(Hook):
         if self.waited >= self.patience:
             logging.info(
                 "Early stopping at step %d: %s has not improved on %.4g for %d "
-                "evaluation(s).", step, self.metric, self.best, self.waited,
+                "evaluation(s).",
+                step,
+                self.metric,
+                self.best,
+                self.waited,
             )
             self.trainer.stop_training = True
 
@@ -139,12 +147,17 @@ class Profiler(Hook):
 
     def on_loop_end(self, step, logs):
         if not self.active and self.start_step <= step < self.end_step:
-            tf.profiler.experimental.start(os.path.join(self.trainer.model_dir, "profile"))
+            tf.profiler.experimental.start(
+                os.path.join(self.trainer.model_dir, "profile")
+            )
             self.active = True
         elif self.active and step >= self.end_step:
             tf.profiler.experimental.stop()
             self.active = False
-            logging.info("Profile written to %s.", os.path.join(self.trainer.model_dir, "profile"))
+            logging.info(
+                "Profile written to %s.",
+                os.path.join(self.trainer.model_dir, "profile"),
+            )
 
     def on_train_end(self, logs=None):
         if self.active:
@@ -157,7 +170,10 @@ def build_hooks(trainer_config) -> list[Hook]:
     hooks: list[Hook] = []
     if trainer_config.best_checkpoint_metric:
         hooks.append(
-            BestCheckpoint(trainer_config.best_checkpoint_metric, trainer_config.best_checkpoint_mode)
+            BestCheckpoint(
+                trainer_config.best_checkpoint_metric,
+                trainer_config.best_checkpoint_mode,
+            )
         )
     if trainer_config.early_stopping_metric:
         hooks.append(

@@ -65,7 +65,9 @@ _TF_NOISE = (
 )
 
 
-_BAD_RECORD = re.compile(r"(Could not decode or parse record .*?to skip such records\.)", re.S)
+_BAD_RECORD = re.compile(
+    r"(Could not decode or parse record .*?to skip such records\.)", re.S
+)
 
 
 def bad_record_message(error: Exception) -> str | None:

@@ -6,10 +6,10 @@ A task registers when its module is imported; the entry points import
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from official.core.experiment_config import TaskConfig
 from official.base.registries import TASKS
+from official.core.experiment_config import TaskConfig
 
 
 def register_task(config_cls: type) -> Callable:

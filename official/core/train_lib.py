@@ -20,7 +20,9 @@ def _log_devices(strategy: tf.distribute.Strategy, name: str) -> None:
     devices = getattr(strategy.extended, "worker_devices", ())
     logging.info(
         "Strategy %s with %d replica(s) on %s.",
-        name, strategy.num_replicas_in_sync, ", ".join(devices),
+        name,
+        strategy.num_replicas_in_sync,
+        ", ".join(devices),
     )
 
 
@@ -111,10 +113,14 @@ def run_experiment(
             if params.runtime.deterministic
             else 0
         )
-        train_dataset = trainer.distribute_inputs(params.task.train_data, skip_batches=skip)
+        train_dataset = trainer.distribute_inputs(
+            params.task.train_data, skip_batches=skip
+        )
     if mode != "train":
         eval_dataset = trainer.distribute_inputs(params.task.validation_data)
-    eval_checkpoint = checkpoints.resolve_checkpoint(model_dir) if mode == "eval" else None
+    eval_checkpoint = (
+        checkpoints.resolve_checkpoint(model_dir) if mode == "eval" else None
+    )
 
     tf.io.gfile.makedirs(model_dir)
     if trainer.is_chief:
@@ -125,7 +131,9 @@ def run_experiment(
         if mode == "eval":
             trainer.restore(eval_checkpoint)
             return trainer.evaluate(eval_dataset)
-        return _continuous_eval(trainer, eval_dataset, model_dir, continuous_eval_timeout)
+        return _continuous_eval(
+            trainer, eval_dataset, model_dir, continuous_eval_timeout
+        )
     finally:
         trainer.close()
 

@@ -89,7 +89,9 @@ class Trainer:
         trainer_config = config.trainer
 
         self.is_chief = distribute.is_chief(strategy)
-        self.accumulation_steps = trainer_config.optimizer_config.gradient_accumulation_steps
+        self.accumulation_steps = (
+            trainer_config.optimizer_config.gradient_accumulation_steps
+        )
         if self.accumulation_steps < 1:
             raise ValueError(
                 "trainer.optimizer_config.gradient_accumulation_steps must be >= 1 "
@@ -135,7 +137,9 @@ class Trainer:
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
             self.ema = (
-                ExponentialMovingAverage(self.model.trainable_variables, trainer_config.ema_decay)
+                ExponentialMovingAverage(
+                    self.model.trainable_variables, trainer_config.ema_decay
+                )
                 if trainer_config.ema_decay > 0
                 else None
             )
@@ -166,7 +170,9 @@ class Trainer:
         self._checkpoint_dir = (
             model_dir
             if self.is_chief
-            else os.path.join(model_dir, ".worker_tmp", f"worker_{strategy.cluster_resolver.task_id}")
+            else os.path.join(
+                model_dir, ".worker_tmp", f"worker_{strategy.cluster_resolver.task_id}"
+            )
         )
         self.checkpoint_manager = tf.train.CheckpointManager(
             self.checkpoint,
@@ -207,7 +213,9 @@ class Trainer:
         latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Restored %s at step %d.", latest, int(self.global_step.numpy()))
+            logging.info(
+                "Restored %s at step %d.", latest, int(self.global_step.numpy())
+            )
         return latest
 
     def restore(self, path: str) -> None:
@@ -285,7 +293,9 @@ class Trainer:
         @tf.function
         def eval_step(inputs):
             loss, labels, outputs = self.strategy.run(step_fn, args=(inputs,))
-            self._update_metrics(self.eval_loss, self.eval_metrics, loss, labels, outputs)
+            self._update_metrics(
+                self.eval_loss, self.eval_metrics, loss, labels, outputs
+            )
 
         return eval_step
 
@@ -359,7 +369,9 @@ class Trainer:
             tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: flag), axis=None
         )
         if total > 0 and not requested:
-            logging.warning("A peer worker got SIGTERM: saving a checkpoint and stopping.")
+            logging.warning(
+                "A peer worker got SIGTERM: saving a checkpoint and stopping."
+            )
         return bool(total > 0)
 
     # ---- loops ------------------------------------------------------------
@@ -380,7 +392,9 @@ class Trainer:
         step = int(self.global_step.numpy())
         first_step = step
         if step >= cfg.train_steps:
-            logging.info("Already trained to step %d (train_steps=%d).", step, cfg.train_steps)
+            logging.info(
+                "Already trained to step %d (train_steps=%d).", step, cfg.train_steps
+            )
         eval_logs: dict[str, float] = {}
         started = time.time()
         previous_handler = self._install_sigterm_handler()
@@ -414,7 +428,9 @@ class Trainer:
         if eval_dataset is not None and not eval_logs:
             # Nothing left to train (resumed at train_steps): still report.
             eval_logs = self.evaluate(eval_dataset)
-        logging.info("Training finished at step %d in %.1f s.", step, time.time() - started)
+        logging.info(
+            "Training finished at step %d in %.1f s.", step, time.time() - started
+        )
         return eval_logs
 
     def _run_loop(self, iterator, step, global_batch, first_step, started) -> int:
@@ -445,8 +461,12 @@ class Trainer:
         eta = _format_duration(rate * (cfg.train_steps - step))
         logging.info(
             "train | step %d/%d | %s | %.3g examples/s | %.3g s/step | ETA %s%s",
-            step, cfg.train_steps, _format_logs(logs), throughput,
-            elapsed / num_steps, eta,
+            step,
+            cfg.train_steps,
+            _format_logs(logs),
+            throughput,
+            elapsed / num_steps,
+            eta,
             f" | skipped {skipped} non-finite step(s)" if skipped else "",
         )
         summaries = {**logs, "examples_per_second": throughput}

@@ -114,7 +114,9 @@ def write_digits_tfrecords(
     def write_files():
         for split, shards in zip(generated_dataset.SPLITS, num_shards):
             images, labels = splits[split]
-            for index, chunk in enumerate(np.array_split(np.arange(len(labels)), shards)):
+            for index, chunk in enumerate(
+                np.array_split(np.arange(len(labels)), shards)
+            ):
                 path = os.path.join(output_dir, shard_name(split, index, shards))
                 tmp_path = path + ".tmp"
                 with tf.io.TFRecordWriter(tmp_path) as writer:
@@ -126,7 +128,11 @@ def write_digits_tfrecords(
                 tf.io.gfile.rename(tmp_path, path, overwrite=True)
 
     return generated_dataset.write_once(
-        output_dir, manifest, [str(i) for i in range(NUM_CLASSES)], write_files, "Digits"
+        output_dir,
+        manifest,
+        [str(i) for i in range(NUM_CLASSES)],
+        write_files,
+        "Digits",
     )
 
 

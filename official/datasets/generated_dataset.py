@@ -136,7 +136,9 @@ def write_once(
         The `summary` of the folder.
     """
     if is_complete(output_dir, manifest):
-        logging.info("%s TFRecords already complete in %s; not rewritten.", what, output_dir)
+        logging.info(
+            "%s TFRecords already complete in %s; not rewritten.", what, output_dir
+        )
         return summary(output_dir, manifest, len(class_names), skipped=True)
     tf.io.gfile.makedirs(output_dir)
     manifest_path = os.path.join(output_dir, MANIFEST)

@@ -66,11 +66,17 @@ def _paint_shape(kind: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return (ys >= top) & (ys <= bottom) & (np.abs(xs - cx) <= half_width)
 
 
-def generate_one(image_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def generate_one(
+    image_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """One `(uint8 [s, s, 3] image, uint8 [s, s] mask)` pair."""
     ys, xs = np.mgrid[0:image_size, 0:image_size] / max(image_size - 1, 1)
     corner, dy, dx = rng.uniform(0, 255, (3, 3))
-    image = corner + (dy - corner) * ys[..., None] * 0.5 + (dx - corner) * xs[..., None] * 0.5
+    image = (
+        corner
+        + (dy - corner) * ys[..., None] * 0.5
+        + (dx - corner) * xs[..., None] * 0.5
+    )
     mask = np.zeros((image_size, image_size), np.uint8)
     for _ in range(rng.integers(1, 4)):
         kind = int(rng.integers(1, NUM_CLASSES))
@@ -85,7 +91,9 @@ def generate_one(image_size: int, rng: np.random.Generator) -> tuple[np.ndarray,
     return np.clip(np.round(image), 0, 255).astype(np.uint8), mask
 
 
-def generate(num: int, image_size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    num: int, image_size: int = 64, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """`num` images and masks: uint8 `[num, s, s, 3]` and `[num, s, s]`."""
     rng = np.random.default_rng(seed)
     pairs = [generate_one(image_size, rng) for _ in range(num)]
@@ -133,7 +141,9 @@ def write_shapes_tfrecords(
         "train": {"files", "pattern", "num_examples"}, "validation": {...}}`.
     """
     if image_size < 16:
-        raise ValueError(f"image_size must be >= 16. Received: image_size={image_size}.")
+        raise ValueError(
+            f"image_size must be >= 16. Received: image_size={image_size}."
+        )
     if num_train < 1 or num_validation < 1:
         raise ValueError(
             "num_train and num_validation must be >= 1. Received: "
@@ -160,7 +170,9 @@ def write_shapes_tfrecords(
                 for _ in range(count):
                     writer.write(segmentation_example(*generate_one(image_size, rng)))
 
-    return generated_dataset.write_once(output_dir, manifest, CLASS_NAMES, write_files, "Shapes")
+    return generated_dataset.write_once(
+        output_dir, manifest, CLASS_NAMES, write_files, "Shapes"
+    )
 
 
 def main(argv: list[str]) -> None:

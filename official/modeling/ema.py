@@ -55,7 +55,8 @@ class ExponentialMovingAverage(tf.Module):
     def update(self) -> None:
         for average, variable in zip(self.averages, self._variables_fn()):
             average.assign(
-                self.decay * average + (1.0 - self.decay) * tf.cast(variable, average.dtype)
+                self.decay * average
+                + (1.0 - self.decay) * tf.cast(variable, average.dtype)
             )
 
     def copy_to_variables(self) -> None:

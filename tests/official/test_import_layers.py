@@ -22,7 +22,12 @@ ALLOWED = {
     "official.testing": ("official.base", "official.modeling", "official.testing"),
 }
 # Task families import the floors below them and themselves, never each other.
-FAMILY_BELOW = ("official.base", "official.modeling", "official.core", "official.datasets")
+FAMILY_BELOW = (
+    "official.base",
+    "official.modeling",
+    "official.core",
+    "official.datasets",
+)
 FAMILIES = ("official.vision", "official.nlp", "official.llm")
 # No TensorFlow or Keras in the lowest floor.
 BASE_FORBIDDEN_THIRD_PARTY = ("tensorflow", "keras", "numpy")

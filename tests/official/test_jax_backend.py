@@ -19,10 +19,21 @@ SCRIPT = os.path.join(ROOT, "tests", "official", "jax_backend_contract.py")
 
 
 def _run(part, timeout):
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    result = subprocess.run([sys.executable, SCRIPT, part], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=ROOT,
+    )
+    result = subprocess.run(
+        [sys.executable, SCRIPT, part],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "JAX CONTRACT PASSED" in result.stdout
     return result.stdout

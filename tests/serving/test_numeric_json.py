@@ -141,7 +141,17 @@ def test_shapes_with_skeletons_of_the_same_length_are_told_apart():
 
 @pytest.mark.parametrize(
     "shape",
-    [(1,), (7,), (1, 1), (3, 1), (1, 3), (2, 3, 4), (1, 8, 8, 3), (2, 1, 1, 1), (1, 1, 5)],
+    [
+        (1,),
+        (7,),
+        (1, 1),
+        (3, 1),
+        (1, 3),
+        (2, 3, 4),
+        (1, 8, 8, 3),
+        (2, 1, 1, 1),
+        (1, 1, 5),
+    ],
 )
 @pytest.mark.parametrize("separators", [(", ", ": "), (",", ":")])
 def test_every_rectangular_shape_reads_as_json_does(shape, separators):

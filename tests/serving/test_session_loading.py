@@ -26,7 +26,11 @@ class _Vocabulary(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="words")])
     def serve(self, words):
         ids = self.table.lookup(words)
-        return {"ids": ids, "scaled": ids * self.scale, "upper": tf.strings.upper(words)}
+        return {
+            "ids": ids,
+            "scaled": ids * self.scale,
+            "upper": tf.strings.upper(words),
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def parse(self, text):
@@ -41,7 +45,9 @@ def vocabulary_model(tmp_path_factory):
     module = _Vocabulary(str(vocab))
     path = root / "1"
     tf.saved_model.save(
-        module, str(path), signatures={"serving_default": module.serve, "parse": module.parse}
+        module,
+        str(path),
+        signatures={"serving_default": module.serve, "parse": module.parse},
     )
     vocab.unlink()  # the SavedModel must use its own copy of the asset
     return str(path)
@@ -70,4 +76,6 @@ def test_a_failing_run_is_invalid_argument_and_the_session_keeps_serving(
         signature.run({"text": np.array([b"1.5", b"abc"], object)})
     assert excinfo.value.code == "INVALID_ARGUMENT"
     assert "Signature 'parse' failed on this input" in excinfo.value.message
-    assert signature.run({"text": np.array([b"2.5"], object)})["number"].tolist() == [2.5]
+    assert signature.run({"text": np.array([b"2.5"], object)})["number"].tolist() == [
+        2.5
+    ]

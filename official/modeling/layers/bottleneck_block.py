@@ -72,7 +72,9 @@ class BottleneckBlock(ResNetBlockBase):
         shape = self.conv2.compute_output_shape(shape)
         self.conv3 = self._conv(self.out_filters, 1, 1, None, "conv3")
         self.conv3.build(shape)
-        self._build_shortcut_and_extras(input_shape, self.conv3.compute_output_shape(shape))
+        self._build_shortcut_and_extras(
+            input_shape, self.conv3.compute_output_shape(shape)
+        )
 
     def call(self, inputs, training=None):
         x = self.conv1(inputs, training=training)

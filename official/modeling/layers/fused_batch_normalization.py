@@ -111,7 +111,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             count = tf.cast(tf.size(x) // channels, tf.float32)
             variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
             momentum = self.momentum
-            self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+            self.moving_mean.assign(
+                self.moving_mean * momentum + mean * (1.0 - momentum)
+            )
             self.moving_variance.assign(
                 self.moving_variance * momentum + variance * (1.0 - momentum)
             )

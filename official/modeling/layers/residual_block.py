@@ -61,7 +61,9 @@ class ResidualBlock(ResNetBlockBase):
         shape = self.conv1.compute_output_shape(input_shape)
         self.conv2 = self._conv(self.filters, 3, 1, None, "conv2", self.dilation_rate)
         self.conv2.build(shape)
-        self._build_shortcut_and_extras(input_shape, self.conv2.compute_output_shape(shape))
+        self._build_shortcut_and_extras(
+            input_shape, self.conv2.compute_output_shape(shape)
+        )
 
     def call(self, inputs, training=None):
         x = self.conv1(inputs, training=training)

@@ -50,7 +50,9 @@ class ResNetBlockBase(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if not 0.0 <= se_ratio <= 1.0:
-            raise ValueError(f"`se_ratio` must be in [0, 1]. Received: se_ratio={se_ratio!r}.")
+            raise ValueError(
+                f"`se_ratio` must be in [0, 1]. Received: se_ratio={se_ratio!r}."
+            )
         self.filters = filters
         self.strides = strides
         self.dilation_rate = dilation_rate
@@ -91,27 +93,38 @@ class ResNetBlockBase(keras.layers.Layer):
         if self.strides != 1 or input_shape[-1] != self.out_filters:
             if self.resnetd_shortcut and self.strides != 1:
                 self.shortcut_pool = keras.layers.AveragePooling2D(
-                    self.strides, self.strides, padding="same",
-                    dtype=self.dtype_policy, name="shortcut_pool",
+                    self.strides,
+                    self.strides,
+                    padding="same",
+                    dtype=self.dtype_policy,
+                    name="shortcut_pool",
                 )
                 self.shortcut = self._conv(self.out_filters, 1, 1, None, "shortcut")
-                self.shortcut.build(self.shortcut_pool.compute_output_shape(input_shape))
+                self.shortcut.build(
+                    self.shortcut_pool.compute_output_shape(input_shape)
+                )
             else:
-                self.shortcut = self._conv(self.out_filters, 1, self.strides, None, "shortcut")
+                self.shortcut = self._conv(
+                    self.out_filters, 1, self.strides, None, "shortcut"
+                )
                 self.shortcut.build(input_shape)
         if self.se_ratio > 0:
             # Squeeze to a ratio of the block's input channels, as ResNet-RS does.
             ratio = self.se_ratio * input_shape[-1] / self.out_filters
             self.se = SqueezeExcite(
                 ratio=min(1.0, max(ratio, 1.0 / self.out_filters)),
-                kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+                kernel_initializer=keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
                 dtype=self.dtype_policy,
                 name="se",
             )
             self.se.build(branch_shape)
         if self.stochastic_depth_rate > 0:
             self.stochastic_depth = StochasticDepth(
-                self.stochastic_depth_rate, dtype=self.dtype_policy, name="stochastic_depth"
+                self.stochastic_depth_rate,
+                dtype=self.dtype_policy,
+                name="stochastic_depth",
             )
 
     def _merge(self, inputs, branch, training):

@@ -21,7 +21,8 @@ except KeyError as e:
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -92,7 +93,10 @@ def _check_optimizer(config: OptimizationConfig, where: str) -> None:
                 f"handles it; set '{use}' instead. Received: {key}={opt.params[key]!r}."
             )
     check_params(
-        cls, opt.params, params_where, reserved=_OPTIMIZER_RESERVED + tuple(_TRAINER_OWNED)
+        cls,
+        opt.params,
+        params_where,
+        reserved=_OPTIMIZER_RESERVED + tuple(_TRAINER_OWNED),
     )
     for key in ("weight_decay", "global_clipnorm"):
         value = getattr(config, key)

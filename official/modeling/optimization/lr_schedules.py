@@ -132,7 +132,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "LinearWarmup":
+    def from_config(cls, config: dict[str, Any]) -> LinearWarmup:
         config = dict(config)
         config["after_warmup"] = keras.optimizers.schedules.deserialize(
             config["after_warmup"]

@@ -37,7 +37,7 @@ float(optimizer_factory.build_learning_rate(config)(50))  # -> ~0.05
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from absl import logging
@@ -139,7 +139,10 @@ def scale_learning_rate(
     assert scaled.learning_rate.params["learning_rate"] == 0.1
     ```
     """
-    if not config.reference_batch_size or global_batch_size == config.reference_batch_size:
+    if (
+        not config.reference_batch_size
+        or global_batch_size == config.reference_batch_size
+    ):
         return config
     factor = global_batch_size / config.reference_batch_size
     scaled = config.copy()
@@ -148,13 +151,17 @@ def scale_learning_rate(
         if key in params:
             value = params[key]
             params[key] = (
-                [v * factor for v in value] if isinstance(value, (list, tuple)) else value * factor
+                [v * factor for v in value]
+                if isinstance(value, (list, tuple))
+                else value * factor
             )
     scaled.warmup.warmup_learning_rate *= factor
     logging.info(
         "Learning rate scaled by %.4g (global batch %d / reference batch %d): %s. "
         "Set trainer.optimizer_config.reference_batch_size=0 to pin the rates.",
-        factor, global_batch_size, config.reference_batch_size,
+        factor,
+        global_batch_size,
+        config.reference_batch_size,
         {k: params[k] for k in _RATE_ARGS if k in params},
     )
     return scaled

@@ -148,10 +148,14 @@ class ResNet(keras.Model):
         inputs = keras.Input(shape=tuple(input_shape), name="images")
         stem = scaled_filters(_STEM_FILTERS, width_multiplier)
         if stem_type == "v1":
-            x = ConvNormAct(stem, kernel_size=7, strides=2, name="stem_conv", **norm_args)(inputs)
+            x = ConvNormAct(
+                stem, kernel_size=7, strides=2, name="stem_conv", **norm_args
+            )(inputs)
         else:
             # ResNet-C/D "deep" stem: three 3x3 convolutions (C/2, C/2, C).
-            x = ConvNormAct(stem // 2, 3, strides=2, name="stem_conv1", **norm_args)(inputs)
+            x = ConvNormAct(stem // 2, 3, strides=2, name="stem_conv1", **norm_args)(
+                inputs
+            )
             x = ConvNormAct(stem // 2, 3, name="stem_conv2", **norm_args)(x)
             x = ConvNormAct(stem, 3, name="stem_conv3", **norm_args)(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
@@ -176,7 +180,9 @@ class ResNet(keras.Model):
                     dilation_rate=dilation,
                     se_ratio=se_ratio,
                     # Linear in depth, as in ResNet-RS.
-                    stochastic_depth_rate=stochastic_depth_rate * block_index / total_blocks,
+                    stochastic_depth_rate=stochastic_depth_rate
+                    * block_index
+                    / total_blocks,
                     resnetd_shortcut=resnetd_shortcut,
                     name=f"level{level}_block{i + 1}",
                     **norm_args,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 from official.base.config import Config
-from official.core.experiment_config import DataConfig, TaskConfig
 from official.base.params_check import check_params
+from official.core.experiment_config import DataConfig, TaskConfig
 
 
-def check_classes_and_input_size(where: str, num_classes: int, input_size: list[int]) -> None:
+def check_classes_and_input_size(
+    where: str, num_classes: int, input_size: list[int]
+) -> None:
     """Raises ValueError unless `num_classes` >= 2 and `input_size` is
     `[height, width, channels]` of positive ints (image model configs)."""
     if num_classes < 2:
@@ -68,7 +70,9 @@ class ImageClassificationModelConfig(Config):
                 self.backbone.params, tuple(self.input_size), f"{where}.backbone.params"
             )
         if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"{where}.dropout_rate must be in [0, 1). Received: {self.dropout_rate}.")
+            raise ValueError(
+                f"{where}.dropout_rate must be in [0, 1). Received: {self.dropout_rate}."
+            )
 
 
 @dataclasses.dataclass
@@ -81,7 +85,9 @@ class ClassificationDataConfig(DataConfig):
     """
 
     aug_random_crop: bool = True
-    crop_area_range: list[float] = dataclasses.field(default_factory=lambda: [0.08, 1.0])
+    crop_area_range: list[float] = dataclasses.field(
+        default_factory=lambda: [0.08, 1.0]
+    )
     aug_rand_hflip: bool = True
     center_crop_fraction: float = 0.875
     # Training augmentation policy: "" (none), "autoaugment_v0" or
@@ -156,7 +162,10 @@ class ClassificationDataConfig(DataConfig):
                 f"{where}.random_erasing_prob must be in [0, 1]. Received: "
                 f"{self.random_erasing_prob}."
             )
-        for name, alpha in (("mixup_alpha", self.mixup_alpha), ("cutmix_alpha", self.cutmix_alpha)):
+        for name, alpha in (
+            ("mixup_alpha", self.mixup_alpha),
+            ("cutmix_alpha", self.cutmix_alpha),
+        ):
             if alpha < 0.0:
                 raise ValueError(f"{where}.{name} must be >= 0. Received: {alpha}.")
 
@@ -168,7 +177,9 @@ class ClassificationLossConfig(Config):
     def validate(self, where: str = "") -> None:
         super().validate(where)
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"{where}.label_smoothing must be in [0, 1). Received: {self.label_smoothing}.")
+            raise ValueError(
+                f"{where}.label_smoothing must be in [0, 1). Received: {self.label_smoothing}."
+            )
 
 
 @dataclasses.dataclass

@@ -47,7 +47,9 @@ class SegmentationHeadConfig(Config):
     type: str = "deeplabv3"
     num_filters: int = 256
     dropout_rate: float = 0.1
-    aspp_dilation_rates: list[int] = dataclasses.field(default_factory=lambda: [6, 12, 18])
+    aspp_dilation_rates: list[int] = dataclasses.field(
+        default_factory=lambda: [6, 12, 18]
+    )
     aspp_image_pooling: bool = True
     low_level: int = 2
     low_level_filters: int = 48
@@ -62,7 +64,9 @@ class SegmentationHeadConfig(Config):
                 f"Received: {self.type!r}."
             )
         if self.num_filters < 1:
-            raise ValueError(f"{where}.num_filters must be >= 1. Received: {self.num_filters}.")
+            raise ValueError(
+                f"{where}.num_filters must be >= 1. Received: {self.num_filters}."
+            )
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(
                 f"{where}.dropout_rate must be in [0, 1). Received: {self.dropout_rate}."
@@ -87,7 +91,9 @@ class SegmentationHeadConfig(Config):
                     f"{self.low_level_filters}."
                 )
         if self.type == "fcn" and self.num_convs < 0:
-            raise ValueError(f"{where}.num_convs must be >= 0. Received: {self.num_convs}.")
+            raise ValueError(
+                f"{where}.num_convs must be >= 0. Received: {self.num_convs}."
+            )
         if self.type == "encnet" and self.num_codewords < 1:
             raise ValueError(
                 f"{where}.num_codewords must be >= 1. Received: {self.num_codewords}."
@@ -110,7 +116,9 @@ class SemanticSegmentationModelConfig(Config):
     input_size: list[int] = dataclasses.field(default_factory=lambda: [512, 512, 3])
     backbone: BackboneConfig = dataclasses.field(default_factory=_resnet_backbone)
     output_stride: int = 16
-    head: SegmentationHeadConfig = dataclasses.field(default_factory=SegmentationHeadConfig)
+    head: SegmentationHeadConfig = dataclasses.field(
+        default_factory=SegmentationHeadConfig
+    )
     aux_head: bool = False
     aux_level: int = 4
 
@@ -238,7 +246,9 @@ class SegmentationLossConfig(Config):
             )
         for name in ("aux_loss_weight", "se_loss_weight"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{where}.{name} must be >= 0. Received: {getattr(self, name)}.")
+                raise ValueError(
+                    f"{where}.{name} must be >= 0. Received: {getattr(self, name)}."
+                )
 
 
 @dataclasses.dataclass
@@ -258,9 +268,13 @@ class SemanticSegmentationTaskConfig(TaskConfig):
         default_factory=SegmentationDataConfig
     )
     validation_data: SegmentationDataConfig = dataclasses.field(
-        default_factory=lambda: SegmentationDataConfig(is_training=False, drop_remainder=False)
+        default_factory=lambda: SegmentationDataConfig(
+            is_training=False, drop_remainder=False
+        )
     )
-    losses: SegmentationLossConfig = dataclasses.field(default_factory=SegmentationLossConfig)
+    losses: SegmentationLossConfig = dataclasses.field(
+        default_factory=SegmentationLossConfig
+    )
     class_names: list[str] = dataclasses.field(default_factory=list)
     export_logits: bool = False
 

@@ -78,7 +78,9 @@ class ConfusionMatrixMeanIoU(keras.metrics.Metric):
         valid = tf.logical_and(valid, tf.not_equal(labels, self.ignore_label))
         matrix = tf.math.confusion_matrix(
             tf.boolean_mask(labels, valid),
-            tf.clip_by_value(tf.boolean_mask(predictions, valid), 0, self.num_classes - 1),
+            tf.clip_by_value(
+                tf.boolean_mask(predictions, valid), 0, self.num_classes - 1
+            ),
             num_classes=self.num_classes,
             dtype=tf.float64,
         )
@@ -152,7 +154,9 @@ class PixelAccuracy(_ConfusionMatrixView):
         float64 scalar, correct / counted pixels.
     """
 
-    def __init__(self, source: ConfusionMatrixMeanIoU, name: str = "pixel_accuracy", **kwargs):
+    def __init__(
+        self, source: ConfusionMatrixMeanIoU, name: str = "pixel_accuracy", **kwargs
+    ):
         super().__init__(source, name, **kwargs)
 
     def result(self):
@@ -172,10 +176,11 @@ class ClassIoU(_ConfusionMatrixView):
         in the predictions.
     """
 
-    def __init__(self, source: ConfusionMatrixMeanIoU, class_id: int, name: str = "", **kwargs):
+    def __init__(
+        self, source: ConfusionMatrixMeanIoU, class_id: int, name: str = "", **kwargs
+    ):
         super().__init__(source, name or f"iou/class_{class_id}", **kwargs)
         self.class_id = class_id
 
     def result(self):
         return self.source.class_iou()[self.class_id]
-

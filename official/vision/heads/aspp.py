@@ -86,11 +86,17 @@ class ASPP(keras.layers.Layer):
                 self,
                 f"conv3x3_{i}",
                 ConvNormAct(
-                    num_filters, 3, dilation_rate=rate, name=f"conv3x3_rate{rate}", **conv_args
+                    num_filters,
+                    3,
+                    dilation_rate=rate,
+                    name=f"conv3x3_rate{rate}",
+                    **conv_args,
                 ),
             )
         self.pool_conv = (
-            ConvNormAct(num_filters, 1, name="pool_conv", **conv_args) if image_pooling else None
+            ConvNormAct(num_filters, 1, name="pool_conv", **conv_args)
+            if image_pooling
+            else None
         )
         self.project = ConvNormAct(num_filters, 1, name="project", **conv_args)
         self.dropout = keras.layers.Dropout(dropout_rate, dtype=self.dtype_policy)
@@ -98,7 +104,9 @@ class ASPP(keras.layers.Layer):
     @property
     def branches(self) -> list:
         """The 1x1 branch and one 3x3 branch per dilation rate."""
-        dilated = [getattr(self, f"conv3x3_{i}") for i in range(len(self.dilation_rates))]
+        dilated = [
+            getattr(self, f"conv3x3_{i}") for i in range(len(self.dilation_rates))
+        ]
         return [self.conv1x1, *dilated]
 
     def build(self, input_shape):

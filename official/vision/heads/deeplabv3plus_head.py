@@ -104,7 +104,9 @@ class DeepLabV3PlusHead(SegmentationHead):
             self.select(features, self.low_level), training=training
         )
         shape = keras.ops.shape(low)
-        x = keras.ops.concatenate([resize_bilinear(high, shape[1], shape[2]), low], axis=-1)
+        x = keras.ops.concatenate(
+            [resize_bilinear(high, shape[1], shape[2]), low], axis=-1
+        )
         for conv in (self.fuse0, self.fuse1):
             x = conv(x, training=training)
         return self.classify(x, training=training)

@@ -98,8 +98,12 @@ class EncNetHead(SegmentationHead):
     def compute_output_spec(self, features, training=None):
         shape = features[str(self.level)].shape
         return {
-            "logits": keras.KerasTensor((*shape[:3], self.num_classes), dtype="float32"),
-            "se_logits": keras.KerasTensor((shape[0], self.num_classes), dtype="float32"),
+            "logits": keras.KerasTensor(
+                (*shape[:3], self.num_classes), dtype="float32"
+            ),
+            "se_logits": keras.KerasTensor(
+                (shape[0], self.num_classes), dtype="float32"
+            ),
         }
 
     def get_config(self):

@@ -56,4 +56,9 @@ class UpsampleLike(keras.layers.Layer):
         return resize_bilinear(inputs, shape[1], shape[2])
 
     def compute_output_shape(self, inputs_shape, reference_shape):
-        return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[-1])
+        return (
+            inputs_shape[0],
+            reference_shape[1],
+            reference_shape[2],
+            inputs_shape[-1],
+        )

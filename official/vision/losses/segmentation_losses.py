@@ -79,7 +79,9 @@ def pixel_cross_entropy(
         num_pixels = weighted.shape[0]
         if num_pixels is None:
             total = tf.cast(tf.size(weighted), tf.float32)
-            k = tf.maximum(tf.cast(tf.math.ceil(total * top_k_percent_pixels), tf.int32), 1)
+            k = tf.maximum(
+                tf.cast(tf.math.ceil(total * top_k_percent_pixels), tf.int32), 1
+            )
         else:
             k = max(1, math.ceil(num_pixels * top_k_percent_pixels))
         weighted, indices = tf.math.top_k(weighted, k=k)

@@ -51,7 +51,9 @@ class ImageClassifier(keras.Model):
             dropout_rate=dropout_rate,
             # A backbone may ask for a hidden layer after pooling (MobileNetV3).
             pre_logits_units=getattr(backbone, "pre_logits_units", 0),
-            pre_logits_activation=getattr(backbone, "pre_logits_activation", "hard_swish"),
+            pre_logits_activation=getattr(
+                backbone, "pre_logits_activation", "hard_swish"
+            ),
             name="head",
         )
 

@@ -43,6 +43,9 @@ def image_signatures(
             image_tensor,
             [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")],
         ),
-        "image_bytes": (image_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+        "image_bytes": (
+            image_bytes,
+            [tf.TensorSpec([None], tf.string, name="image_bytes")],
+        ),
         "tf_example": (tf_example, [tf.TensorSpec([None], tf.string, name="examples")]),
     }

@@ -34,8 +34,13 @@ def test_list_held_layers_are_named(tmp_path):
 
 @pytest.mark.parametrize(
     "experiment",
-    ["resnet_digits", "deeplabv3_shapes", "mobilenet_imagenet", "efficientnet_imagenet",
-     "vit_imagenet"],
+    [
+        "resnet_digits",
+        "deeplabv3_shapes",
+        "mobilenet_imagenet",
+        "efficientnet_imagenet",
+        "vit_imagenet",
+    ],
 )
 def test_experiment_models_are_fully_checkpointable(experiment):
     params = exp_factory.get_exp_config(experiment)
@@ -44,8 +49,13 @@ def test_experiment_models_are_fully_checkpointable(experiment):
         params.task.model.num_classes = 3
         if experiment == "vit_imagenet":
             params.task.model.backbone.params.update(
-                {"patch_size": 16, "hidden_size": 8, "num_layers": 1, "num_heads": 2,
-                 "mlp_dim": 8}
+                {
+                    "patch_size": 16,
+                    "hidden_size": 8,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "mlp_dim": 8,
+                }
             )
     model = task_factory.get_task(params.task).build_model()
     assert model.weights

@@ -3,8 +3,8 @@ import dataclasses
 import pytest
 import yaml
 
-from official.core import config_loader
 from official.base.config import Config, parse_params_override
+from official.core import config_loader
 from official.core.experiment_config import DataConfig
 
 
@@ -34,8 +34,14 @@ def test_defaults_are_not_shared():
 def test_dotted_override_parses_yaml_values():
     cfg = Outer()
     cfg.override_dotted(
-        {"steps": "20", "inner.rate": "1e-3", "inner.sizes": "[3, 4]",
-         "inner.flag": "true", "inner.maybe": "null", "params.depth": "18"}
+        {
+            "steps": "20",
+            "inner.rate": "1e-3",
+            "inner.sizes": "[3, 4]",
+            "inner.flag": "true",
+            "inner.maybe": "null",
+            "params.depth": "18",
+        }
     )
     assert cfg.steps == 20
     assert cfg.inner.rate == pytest.approx(1e-3)
@@ -96,7 +102,9 @@ def test_data_config_source_errors_name_keys():
         DataConfig().check_source("task.train_data")
     assert "Set `task.train_data.input_path`" in str(e.value)
     assert "--params_override=task.train_data.input_path=" in str(e.value)
-    with pytest.raises(ValueError, match="set exactly one of `input_path`, `tfds_name`"):
+    with pytest.raises(
+        ValueError, match="set exactly one of `input_path`, `tfds_name`"
+    ):
         DataConfig(input_path="a", tfds_name="b", tfds_split="train").validate("d")
 
 
@@ -114,21 +122,29 @@ def test_experiment_loader_layers_in_order(tmp_path):
 
 
 def test_experiment_loader_errors(tmp_path):
-    with pytest.raises(KeyError, match="Unknown experiment 'resnet_digit'.*resnet_digits"):
+    with pytest.raises(
+        KeyError, match="Unknown experiment 'resnet_digit'.*resnet_digits"
+    ):
         config_loader.load_experiment_config("resnet_digit")
     path = tmp_path / "bad.yaml"
     path.write_text("trainer:\n  train_step: 4\n")
-    with pytest.raises(KeyError, match="In config file .*bad.yaml.*Did you mean 'train_steps'"):
+    with pytest.raises(
+        KeyError, match="In config file .*bad.yaml.*Did you mean 'train_steps'"
+    ):
         config_loader.load_experiment_config("resnet_digits", [str(path)])
-    with pytest.raises(KeyError, match="Unknown config key 'task.train_data.batch_size'"):
+    with pytest.raises(
+        KeyError, match="Unknown config key 'task.train_data.batch_size'"
+    ):
         config_loader.load_experiment_config(
-            "resnet_digits", params_override="task.train_data.batch_size=3")
+            "resnet_digits", params_override="task.train_data.batch_size=3"
+        )
     # An invalid backbone parameter is caught when the config is validated.
     with pytest.raises(KeyError, match="model_idd.*Did you mean 'model_id'"):
         config_loader.load_experiment_config(
             "resnet_digits",
             params_override="task.model.backbone.params.model_idd=18,"
-            "task.train_data.input_path=a,task.validation_data.input_path=b")
+            "task.train_data.input_path=a,task.validation_data.input_path=b",
+        )
 
 
 def test_every_experiment_builds_a_valid_config():
@@ -136,6 +152,7 @@ def test_every_experiment_builds_a_valid_config():
 
     for name, _ in exp_factory.describe_experiments():
         cfg = exp_factory.get_exp_config(name)
-        cfg.override_dotted({"task.train_data.input_path": "x",
-                             "task.validation_data.input_path": "y"})
+        cfg.override_dotted(
+            {"task.train_data.input_path": "x", "task.validation_data.input_path": "y"}
+        )
         cfg.validate()

@@ -296,7 +296,10 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
         )
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "PYTHONPATH": "."}
         out = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True,
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=120,
         ).stdout
     finally:

@@ -50,8 +50,10 @@ def test_ema_is_checkpointed_and_used_by_restore(digits_dir, tmp_path):
     assert any(n.startswith("ema/averages/") for n in names)
     reader = tf.train.load_checkpoint(prefix)
     restored = _weights(prefix, cfg)
-    averages = [reader.get_tensor(f"ema/averages/{i}/.ATTRIBUTES/VARIABLE_VALUE")
-                for i in range(len(restored))]
+    averages = [
+        reader.get_tensor(f"ema/averages/{i}/.ATTRIBUTES/VARIABLE_VALUE")
+        for i in range(len(restored))
+    ]
     for got, want in zip(restored, averages):
         np.testing.assert_array_equal(got, want)
 
@@ -79,21 +81,31 @@ def _poison(monkeypatch, when):
     monkeypatch.setattr(ImageClassificationTask, "build_losses", build_losses)
 
 
-def test_nonfinite_stop_names_step_and_keeps_last_checkpoint(digits_dir, tmp_path, monkeypatch):
+def test_nonfinite_stop_names_step_and_keeps_last_checkpoint(
+    digits_dir, tmp_path, monkeypatch
+):
     model_dir = str(tmp_path / "nan")
     run_experiment(_config(digits_dir), "train", model_dir)
     _poison(monkeypatch, lambda labels: tf.constant(True))
     with pytest.raises(FloatingPointError) as e:
-        run_experiment(_config(digits_dir, **{"trainer.train_steps": 4}), "train", model_dir)
+        run_experiment(
+            _config(digits_dir, **{"trainer.train_steps": 4}), "train", model_dir
+        )
     assert "at step 4" in str(e.value) and "ckpt-2" in str(e.value)
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-2")
 
 
 def test_nonfinite_skip_drops_only_bad_steps(digits_dir, tmp_path, monkeypatch):
     _poison(monkeypatch, lambda labels: tf.equal(labels[0] % 2, 0))
-    cfg = _config(digits_dir, **{"trainer.nonfinite_policy": "skip",
-                                 "trainer.train_steps": 8, "trainer.steps_per_loop": 8,
-                                 "trainer.checkpoint_interval": 8})
+    cfg = _config(
+        digits_dir,
+        **{
+            "trainer.nonfinite_policy": "skip",
+            "trainer.train_steps": 8,
+            "trainer.steps_per_loop": 8,
+            "trainer.checkpoint_interval": 8,
+        },
+    )
     model_dir = str(tmp_path / "skip")
     run_experiment(cfg, "train", model_dir)
     prefix = tf.train.latest_checkpoint(model_dir)
@@ -104,7 +116,9 @@ def test_nonfinite_skip_drops_only_bad_steps(digits_dir, tmp_path, monkeypatch):
 
 
 def test_sigterm_saves_and_resumes(digits_dir, tmp_path, monkeypatch):
-    cfg = _config(digits_dir, **{"trainer.train_steps": 6, "trainer.checkpoint_interval": 6})
+    cfg = _config(
+        digits_dir, **{"trainer.train_steps": 6, "trainer.checkpoint_interval": 6}
+    )
     model_dir = str(tmp_path / "term")
     original = Trainer._run_loop
 
@@ -129,12 +143,22 @@ def test_init_checkpoint_report(digits_dir, tmp_path, caplog):
     source = str(tmp_path / "source")
     run_experiment(_config(digits_dir), "train", source)
 
-    cfg = _config(digits_dir, **{"trainer.init_checkpoint": source,
-                                 "trainer.init_checkpoint_modules": "backbone",
-                                 "trainer.train_steps": 1, "trainer.steps_per_loop": 1,
-                                 "trainer.checkpoint_interval": 1})
-    trainer = Trainer(cfg, task_factory.get_task(cfg.task), str(tmp_path / "t"),
-                      tf.distribute.get_strategy())
+    cfg = _config(
+        digits_dir,
+        **{
+            "trainer.init_checkpoint": source,
+            "trainer.init_checkpoint_modules": "backbone",
+            "trainer.train_steps": 1,
+            "trainer.steps_per_loop": 1,
+            "trainer.checkpoint_interval": 1,
+        },
+    )
+    trainer = Trainer(
+        cfg,
+        task_factory.get_task(cfg.task),
+        str(tmp_path / "t"),
+        tf.distribute.get_strategy(),
+    )
     head_before = [v.numpy() for v in trainer.model.head.trainable_variables]
     report = trainer.initialize_from(source, "backbone")
     assert len(report.matched) == len(trainer.model.backbone.variables)
@@ -149,13 +173,19 @@ def test_init_checkpoint_report(digits_dir, tmp_path, caplog):
 
     # A head of another size does not fit "all": the error says what to do.
     other = _config(digits_dir, **{"task.model.num_classes": 12})
-    trainer = Trainer(other, task_factory.get_task(other.task), str(tmp_path / "u"),
-                      tf.distribute.get_strategy())
+    trainer = Trainer(
+        other,
+        task_factory.get_task(other.task),
+        str(tmp_path / "u"),
+        tf.distribute.get_strategy(),
+    )
     with pytest.raises(ValueError, match="init_checkpoint_modules=backbone"):
         trainer.initialize_from(source, "all")
 
     # A checkpoint with nothing in common is refused.
-    unrelated = tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(tmp_path / "x" / "ckpt"))
+    unrelated = tf.train.Checkpoint(v=tf.Variable(1.0)).save(
+        str(tmp_path / "x" / "ckpt")
+    )
     with pytest.raises(ValueError, match="Nothing in checkpoint"):
         trainer.initialize_from(unrelated, "all")
 
@@ -180,43 +210,66 @@ def test_learning_rate_follows_batch_size():
     cfg = load_experiment_config(
         "resnet_imagenet",
         params_override="task.train_data.global_batch_size=8,"
-        "task.train_data.input_path=a,task.validation_data.input_path=b")
+        "task.train_data.input_path=a,task.validation_data.input_path=b",
+    )
     from official.modeling.optimization import optimizer_factory
 
     opt = cfg.trainer.optimizer_config
     scaled = optimizer_factory.scale_learning_rate(opt, 8)
-    assert scaled.learning_rate.params["initial_learning_rate"] == pytest.approx(1.6 * 8 / 4096)
-    assert opt.learning_rate.params["initial_learning_rate"] == 1.6  # not changed in place
+    assert scaled.learning_rate.params["initial_learning_rate"] == pytest.approx(
+        1.6 * 8 / 4096
+    )
+    assert (
+        opt.learning_rate.params["initial_learning_rate"] == 1.6
+    )  # not changed in place
     opt.reference_batch_size = 0
     assert optimizer_factory.scale_learning_rate(opt, 8) is opt
 
 
 def _binary(digits_dir, model_dir):
-    overrides = ",".join([
-        f"task.train_data.input_path={digits_dir}/train-*",
-        f"task.validation_data.input_path={digits_dir}/validation-*",
-        "task.train_data.global_batch_size=16",
-        "task.model.backbone.params.width_multiplier=0.125",
-        "runtime.seed=3", "runtime.deterministic=true",
-        "trainer.train_steps=12", "trainer.steps_per_loop=1",
-        "trainer.checkpoint_interval=2", "trainer.validation_interval=0",
-    ])
-    return [sys.executable, "-m", "official.train", "--experiment=resnet_digits",
-            "--mode=train", f"--model_dir={model_dir}", f"--params_override={overrides}"]
+    overrides = ",".join(
+        [
+            f"task.train_data.input_path={digits_dir}/train-*",
+            f"task.validation_data.input_path={digits_dir}/validation-*",
+            "task.train_data.global_batch_size=16",
+            "task.model.backbone.params.width_multiplier=0.125",
+            "runtime.seed=3",
+            "runtime.deterministic=true",
+            "trainer.train_steps=12",
+            "trainer.steps_per_loop=1",
+            "trainer.checkpoint_interval=2",
+            "trainer.validation_interval=0",
+        ]
+    )
+    return [
+        sys.executable,
+        "-m",
+        "official.train",
+        "--experiment=resnet_digits",
+        "--mode=train",
+        f"--model_dir={model_dir}",
+        f"--params_override={overrides}",
+    ]
 
 
 def test_sigkill_and_resume_ends_with_identical_weights(digits_dir, tmp_path):
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    subprocess.run(_binary(digits_dir, straight), check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        _binary(digits_dir, straight), check=True, capture_output=True, timeout=300
+    )
 
-    process = subprocess.Popen(_binary(digits_dir, killed), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        _binary(digits_dir, killed), stderr=subprocess.PIPE, text=True
+    )
     for line in process.stderr:
         if "Saved checkpoint" in line and "ckpt-4" in line:
             break
     process.kill()  # SIGKILL, somewhere after step 4
     process.wait()
     assert not os.path.exists(os.path.join(killed, "ckpt-12.index"))
-    subprocess.run(_binary(digits_dir, killed), check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        _binary(digits_dir, killed), check=True, capture_output=True, timeout=300
+    )
 
     cfg = _config(digits_dir)
     weights = []
@@ -249,18 +302,38 @@ def test_hooks_order_and_stop(digits_dir, tmp_path):
         def on_train_end(self, logs=None):
             events.append("train_end")
 
-    cfg = _config(digits_dir, **{
-        "trainer.train_steps": 10, "trainer.steps_per_loop": 1,
-        "trainer.checkpoint_interval": 5, "trainer.validation_interval": 1,
-        "trainer.best_checkpoint_metric": "accuracy",
-    })
+    cfg = _config(
+        digits_dir,
+        **{
+            "trainer.train_steps": 10,
+            "trainer.steps_per_loop": 1,
+            "trainer.checkpoint_interval": 5,
+            "trainer.validation_interval": 1,
+            "trainer.best_checkpoint_metric": "accuracy",
+        },
+    )
     model_dir = str(tmp_path / "hooks")
-    trainer = Trainer(cfg, task_factory.get_task(cfg.task), model_dir,
-                      tf.distribute.get_strategy(), hooks=[Recorder()])
-    trainer.train(trainer.distribute_inputs(cfg.task.train_data),
-                  trainer.distribute_inputs(cfg.task.validation_data))
-    assert events == ["train_begin", "loop_end:1", "eval_end:1", "loop_end:2",
-                      "eval_end:2", "loop_end:3", "eval_end:3", "train_end"]
+    trainer = Trainer(
+        cfg,
+        task_factory.get_task(cfg.task),
+        model_dir,
+        tf.distribute.get_strategy(),
+        hooks=[Recorder()],
+    )
+    trainer.train(
+        trainer.distribute_inputs(cfg.task.train_data),
+        trainer.distribute_inputs(cfg.task.validation_data),
+    )
+    assert events == [
+        "train_begin",
+        "loop_end:1",
+        "eval_end:1",
+        "loop_end:2",
+        "eval_end:2",
+        "loop_end:3",
+        "eval_end:3",
+        "train_end",
+    ]
     # A stop off the checkpoint interval still saves the last step.
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-3")
     assert os.path.exists(os.path.join(model_dir, "best", "best.json"))
@@ -273,14 +346,18 @@ def test_early_stopping_and_best_checkpoint_hooks(tmp_path):
     from official.core import hooks
 
     trainer = types.SimpleNamespace(
-        model_dir=str(tmp_path), stop_training=False,
-        checkpoint=tf.train.Checkpoint(v=tf.Variable(0.0)))
+        model_dir=str(tmp_path),
+        stop_training=False,
+        checkpoint=tf.train.Checkpoint(v=tf.Variable(0.0)),
+    )
     stopper = hooks.EarlyStopping("accuracy", patience=2)
     best = hooks.BestCheckpoint("loss", mode="min")
     for hook in (stopper, best):
         hook.trainer = trainer
     best.on_train_begin()
-    for step, (accuracy, loss) in enumerate([(0.5, 2.0), (0.6, 1.0), (0.55, 1.5), (0.6, 3.0)], 1):
+    for step, (accuracy, loss) in enumerate(
+        [(0.5, 2.0), (0.6, 1.0), (0.55, 1.5), (0.6, 3.0)], 1
+    ):
         trainer.checkpoint.v.assign(float(step))
         for hook in (stopper, best):
             hook.on_eval_end(step, {"accuracy": accuracy, "loss": loss})
@@ -290,20 +367,32 @@ def test_early_stopping_and_best_checkpoint_hooks(tmp_path):
     with open(tmp_path / "best" / "best.json") as f:
         record = json.load(f)
     assert record["step"] == 2 and record["loss"] == 1.0
-    assert float(tf.train.load_checkpoint(record["checkpoint"]).get_tensor(
-        "v/.ATTRIBUTES/VARIABLE_VALUE")) == 2.0
+    assert (
+        float(
+            tf.train.load_checkpoint(record["checkpoint"]).get_tensor(
+                "v/.ATTRIBUTES/VARIABLE_VALUE"
+            )
+        )
+        == 2.0
+    )
     with pytest.raises(KeyError, match="Evaluation reports: accuracy, loss"):
         hooks.EarlyStopping("top_1", 1).on_eval_end(1, {"accuracy": 1.0, "loss": 0.0})
 
 
 def test_hook_config_errors():
     with pytest.raises(ValueError, match="profile_steps must be"):
-        load_experiment_config("resnet_digits", params_override="trainer.profile_steps=[5, 2]")
+        load_experiment_config(
+            "resnet_digits", params_override="trainer.profile_steps=[5, 2]"
+        )
     with pytest.raises(ValueError, match="best_checkpoint_mode must be"):
-        load_experiment_config("resnet_digits", params_override="trainer.best_checkpoint_mode=up")
+        load_experiment_config(
+            "resnet_digits", params_override="trainer.best_checkpoint_mode=up"
+        )
 
 
-def test_continuous_eval_evaluates_new_checkpoints_until_train_steps(digits_dir, tmp_path):
+def test_continuous_eval_evaluates_new_checkpoints_until_train_steps(
+    digits_dir, tmp_path
+):
     import json
 
     model_dir = str(tmp_path / "ce")

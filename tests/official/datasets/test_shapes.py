@@ -32,9 +32,13 @@ def test_generation_is_deterministic():
 
 def test_write_is_idempotent_and_readable(tmp_path):
     out = str(tmp_path)
-    first = shapes.write_shapes_tfrecords(out, num_train=5, num_validation=3, image_size=16)
+    first = shapes.write_shapes_tfrecords(
+        out, num_train=5, num_validation=3, image_size=16
+    )
     assert not first["skipped"] and first["train"]["num_examples"] == 5
-    again = shapes.write_shapes_tfrecords(out, num_train=5, num_validation=3, image_size=16)
+    again = shapes.write_shapes_tfrecords(
+        out, num_train=5, num_validation=3, image_size=16
+    )
     assert again["skipped"]
     with open(os.path.join(out, "labels.txt")) as f:
         assert f.read().split() == list(shapes.CLASS_NAMES)
@@ -42,7 +46,11 @@ def test_write_is_idempotent_and_readable(tmp_path):
         assert json.load(f)["image_size"] == 16
     records = list(tf.data.TFRecordDataset(first["validation"]["files"]))
     decoded = decode_example(records[0])
-    assert decoded["image"].shape == (16, 16, 3) and decoded["label"].shape == (16, 16, 1)
+    assert decoded["image"].shape == (16, 16, 3) and decoded["label"].shape == (
+        16,
+        16,
+        1,
+    )
 
 
 @pytest.mark.parametrize(

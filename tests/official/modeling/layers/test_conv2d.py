@@ -33,7 +33,8 @@ def _pair(x, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "size,strides,padding", [(6, 1, "same"), (7, 2, "same"), (7, 2, "valid"), (6, 2, "same")]
+    "size,strides,padding",
+    [(6, 1, "same"), (7, 2, "same"), (7, 2, "valid"), (6, 2, "same")],
 )
 def test_bfloat16_training_matches_the_convolution_forward_and_backward(
     size, strides, padding
@@ -41,10 +42,17 @@ def test_bfloat16_training_matches_the_convolution_forward_and_backward(
     rng = np.random.default_rng(0)
     x = tf.cast(rng.normal(size=(2, size, size, 8)).astype("float32"), tf.bfloat16)
     ours, plain = _pair(
-        x, filters=4, kernel_size=1, strides=strides, padding=padding,
-        activation="relu", dtype="mixed_bfloat16",
+        x,
+        filters=4,
+        kernel_size=1,
+        strides=strides,
+        padding=padding,
+        activation="relu",
+        dtype="mixed_bfloat16",
     )
-    assert "MatMul" in _op_types(ours, x, True) and "Conv2D" not in _op_types(ours, x, True)
+    assert "MatMul" in _op_types(ours, x, True) and "Conv2D" not in _op_types(
+        ours, x, True
+    )
     results = []
     for layer in (ours, plain):
         with tf.GradientTape() as tape:

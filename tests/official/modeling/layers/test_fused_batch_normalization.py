@@ -9,7 +9,10 @@ from official.modeling.layers import ConvNormAct, FusedBatchNormalization
 
 
 def _pair(**kwargs):
-    fused, plain = FusedBatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    fused, plain = (
+        FusedBatchNormalization(**kwargs),
+        keras.layers.BatchNormalization(**kwargs),
+    )
     return fused, plain
 
 
@@ -58,7 +61,9 @@ def test_frozen_layer_uses_moving_statistics_in_training():
         layer.build(x.shape)
         layer.moving_mean.assign([1.0, 2.0, 3.0])
         layer.trainable = False
-    np.testing.assert_allclose(fused(x, training=True), plain(x, training=True), rtol=1e-5)
+    np.testing.assert_allclose(
+        fused(x, training=True), plain(x, training=True), rtol=1e-5
+    )
     np.testing.assert_allclose(fused.moving_mean, [1.0, 2.0, 3.0])
 
 
@@ -76,7 +81,9 @@ def test_mixed_precision_keeps_the_compute_dtype(dtype):
 def test_other_inputs_fall_back_to_keras():
     x = _inputs((4, 3))
     fused, plain = _pair(momentum=0.5)
-    np.testing.assert_allclose(fused(x, training=True), plain(x, training=True), rtol=1e-5)
+    np.testing.assert_allclose(
+        fused(x, training=True), plain(x, training=True), rtol=1e-5
+    )
     small_epsilon, reference = _pair(epsilon=1e-6)
     y = _inputs()
     np.testing.assert_allclose(
@@ -86,11 +93,15 @@ def test_other_inputs_fall_back_to_keras():
 
 def test_fused_kernel_is_in_the_graph_and_serialization_round_trips():
     layer = ConvNormAct(4)
-    graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
-        tf.TensorSpec([1, 8, 8, 3], tf.float32)
-    ).graph
+    graph = (
+        tf.function(lambda x: layer(x, training=True))
+        .get_concrete_function(tf.TensorSpec([1, 8, 8, 3], tf.float32))
+        .graph
+    )
     assert any(op.type.startswith("FusedBatchNorm") for op in graph.get_operations())
-    restored = keras.layers.deserialize(keras.layers.serialize(FusedBatchNormalization(momentum=0.9)))
+    restored = keras.layers.deserialize(
+        keras.layers.serialize(FusedBatchNormalization(momentum=0.9))
+    )
     assert isinstance(restored, FusedBatchNormalization) and restored.momentum == 0.9
 
 

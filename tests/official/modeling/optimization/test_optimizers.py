@@ -26,7 +26,9 @@ def _run(optimizer, steps=6, strategy=None):
     with strategy.scope():
         layer = keras.layers.Dense(3, name="dense")
         layer.build((None, 2))
-        layer.set_weights([np.arange(6, dtype="float32").reshape(2, 3), np.ones(3, "float32")])
+        layer.set_weights(
+            [np.arange(6, dtype="float32").reshape(2, 3), np.ones(3, "float32")]
+        )
         kernel, bias = layer.kernel, layer.bias
         optimizer.build([kernel, bias])
 
@@ -42,7 +44,7 @@ def _run(optimizer, steps=6, strategy=None):
     for g in grads:
         # Each replica holds an equal share; Keras sums them over replicas.
         share = strategy.experimental_distribute_values_from_function(
-            lambda _: tf.constant(g / replicas)
+            lambda _, g=g: tf.constant(g / replicas)
         )
         step(share)
     return kernel.numpy(), bias.numpy()
@@ -51,8 +53,12 @@ def _run(optimizer, steps=6, strategy=None):
 @pytest.mark.parametrize("nesterov", [False, True])
 @pytest.mark.parametrize("weight_decay", [None, 1e-2])
 def test_sgd_matches_keras(nesterov, weight_decay):
-    args = dict(learning_rate=_schedule(), momentum=0.9, nesterov=nesterov,
-                weight_decay=weight_decay)
+    args = dict(
+        learning_rate=_schedule(),
+        momentum=0.9,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+    )
     ours = optimizers.SGD(**args)
     ours.exclude_from_weight_decay(var_names=["bias"])
     theirs = keras.optimizers.SGD(**args)
@@ -77,7 +83,9 @@ def test_sgd_matches_keras_on_two_mirrored_replicas():
 def test_sgd_sparse_gradients_and_no_momentum_take_keras_path():
     table = keras.Variable(np.ones((4, 2), "float32"), name="table")
     optimizer = optimizers.SGD(learning_rate=0.5, momentum=0.9)
-    grad = tf.IndexedSlices(tf.constant([[1.0, 2.0]]), tf.constant([2]), tf.constant([4, 2]))
+    grad = tf.IndexedSlices(
+        tf.constant([[1.0, 2.0]]), tf.constant([2]), tf.constant([4, 2])
+    )
     optimizer.apply_gradients([(grad, table)])
     np.testing.assert_allclose(table.numpy()[2], [0.5, 0.0])
     np.testing.assert_allclose(table.numpy()[[0, 1, 3]], np.ones((3, 2)))
@@ -90,7 +98,10 @@ def test_sgd_sparse_gradients_and_no_momentum_take_keras_path():
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "Lamb", "RMSprop"])
 def test_weight_decay_of_the_other_optimizers_matches_keras(name):
     args = dict(learning_rate=_schedule(), weight_decay=1e-2)
-    ours, theirs = getattr(optimizers, name)(**args), getattr(keras.optimizers, name)(**args)
+    ours, theirs = (
+        getattr(optimizers, name)(**args),
+        getattr(keras.optimizers, name)(**args),
+    )
     for got, want in zip(_run(ours), _run(theirs)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 

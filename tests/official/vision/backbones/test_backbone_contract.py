@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import official.registry_imports  # noqa: F401
+
 # Until official/registry_imports.py lists them:
 import official.vision.backbones.efficientnet  # noqa: F401
 import official.vision.backbones.mobilenet  # noqa: F401

@@ -26,7 +26,7 @@ def _images(size, batch=2):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tiny():
     """A quarter-width, quarter-depth B0 at 64 px, built once per test module."""
     return EfficientNet(
@@ -103,9 +103,7 @@ def test_depth_scaling_per_variant(model_id):
     """Blocks per stage are ceil(depth * B0's), as in the reference code."""
     _, depth, resolution, dropout = EFFICIENTNET_SPECS[model_id]
     expected = sum(math.ceil(depth * n) for n in (1, 2, 2, 3, 3, 4, 1))
-    backbone = EfficientNet(
-        model_id, width_coefficient=0.1, input_shape=(32, 32, 3)
-    )
+    backbone = EfficientNet(model_id, width_coefficient=0.1, input_shape=(32, 32, 3))
     assert len(_blocks(backbone)) == expected
     assert resolution % 4 == 0 and 0.0 < dropout < 1.0
 

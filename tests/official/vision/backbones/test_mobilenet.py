@@ -25,7 +25,7 @@ def _images(size, batch=2):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tiny(model_id):
     """A width-0.25 backbone at 64 px, built once per test module."""
     return MobileNet(model_id, width_multiplier=0.25, input_shape=(64, 64, 3))

@@ -124,16 +124,25 @@ def test_serialization_round_trip():
 def test_resnet_rs_options_and_output_stride():
     import numpy as np
 
-    backbone = ResNet(model_id=50, width_multiplier=0.125, input_shape=(64, 64, 3),
-                      stem_type="deep", resnetd_shortcut=True, se_ratio=0.25,
-                      stochastic_depth_rate=0.2, output_stride=16)
+    backbone = ResNet(
+        model_id=50,
+        width_multiplier=0.125,
+        input_shape=(64, 64, 3),
+        stem_type="deep",
+        resnetd_shortcut=True,
+        se_ratio=0.25,
+        stochastic_depth_rate=0.2,
+        output_stride=16,
+    )
     features = backbone(np.ones((1, 64, 64, 3), "float32"))
     # Output stride 16: levels 4 and 5 share the 1/16 resolution (dilated).
     assert tuple(features["4"].shape)[1:3] == (4, 4)
     assert tuple(features["5"].shape)[1:3] == (4, 4)
     rebuilt = ResNet.from_config(backbone.get_config())
     assert rebuilt.get_config() == backbone.get_config()
-    eight = ResNet(model_id=18, width_multiplier=0.125, input_shape=(64, 64, 3), output_stride=8)
+    eight = ResNet(
+        model_id=18, width_multiplier=0.125, input_shape=(64, 64, 3), output_stride=8
+    )
     assert eight.output_specs["5"][1:3] == (8, 8)
     with pytest.raises(ValueError, match="output_stride"):
         ResNet(model_id=18, output_stride=4)

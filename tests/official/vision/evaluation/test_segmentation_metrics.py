@@ -51,7 +51,9 @@ def test_states_of_replicas_add_up_to_the_whole_set():
     halves[0].update_state(LABELS[:, :1], CLASSES[:, :1])
     halves[1].update_state(LABELS[:, 1:], CLASSES[:, 1:])
     total = ConfusionMatrixMeanIoU(num_classes=3)
-    total.confusion.assign(np.asarray(halves[0].confusion) + np.asarray(halves[1].confusion))
+    total.confusion.assign(
+        np.asarray(halves[0].confusion) + np.asarray(halves[1].confusion)
+    )
     assert float(total.result()) == pytest.approx(float(whole.result()))
     # mIoU is not the mean of the replicas' mIoUs.
     assert float(total.result()) != pytest.approx(

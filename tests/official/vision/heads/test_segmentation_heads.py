@@ -65,8 +65,16 @@ def test_deeplabv3_head_contract():
 def test_deeplabv3plus_head_fuses_the_low_level_resolution():
     run_layer_test(
         DeepLabV3PlusHead,
-        {"num_classes": 3, "num_filters": 4, "dilation_rates": [2], "low_level_filters": 2},
-        {"2": np.ones((2, 16, 16, 4), "float32"), "5": np.ones((2, 4, 4, 8), "float32")},
+        {
+            "num_classes": 3,
+            "num_filters": 4,
+            "dilation_rates": [2],
+            "low_level_filters": 2,
+        },
+        {
+            "2": np.ones((2, 16, 16, 4), "float32"),
+            "5": np.ones((2, 4, 4, 8), "float32"),
+        },
         expected_output_shape=(2, 16, 16, 3),
     )
 
@@ -96,7 +104,9 @@ def test_encoding_matches_the_direct_sum_of_residuals():
 
 
 def test_upsample_like_follows_the_reference_size():
-    out = UpsampleLike()(np.ones((1, 3, 5, 2), "float32"), np.ones((1, 12, 20, 3), "float32"))
+    out = UpsampleLike()(
+        np.ones((1, 3, 5, 2), "float32"), np.ones((1, 12, 20, 3), "float32")
+    )
     assert tuple(out.shape) == (1, 12, 20, 2)
     np.testing.assert_allclose(np.asarray(out), 1.0)
 

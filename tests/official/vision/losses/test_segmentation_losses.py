@@ -54,7 +54,8 @@ def test_top_k_compiles_with_xla():
     import tensorflow as tf
 
     fn = tf.function(
-        lambda y, x: pixel_cross_entropy(y, x, top_k_percent_pixels=0.5), jit_compile=True
+        lambda y, x: pixel_cross_entropy(y, x, top_k_percent_pixels=0.5),
+        jit_compile=True,
     )
     loss = float(fn(tf.constant(LABELS), tf.constant(LOGITS)))
     assert loss == pytest.approx((-np.log(0.5) - np.log(0.7)) / 2, rel=1e-5)

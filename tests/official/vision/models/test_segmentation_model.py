@@ -22,7 +22,11 @@ def tiny(head_type, aux_head=True, output_stride=8):
         output_stride=output_stride,
         backbone=BackboneConfig("resnet", {"model_id": 10, "width_multiplier": 0.25}),
         head=SegmentationHeadConfig(
-            head_type, num_filters=8, aspp_dilation_rates=[2, 4], num_convs=2, num_codewords=4
+            head_type,
+            num_filters=8,
+            aspp_dilation_rates=[2, 4],
+            num_convs=2,
+            num_codewords=4,
         ),
         aux_head=aux_head,
     )
@@ -69,7 +73,9 @@ def test_mobilenet_backbone_at_output_stride_32():
         backbone=BackboneConfig(
             "mobilenet", {"model_id": "MobileNetV3Small", "width_multiplier": 0.25}
         ),
-        head=SegmentationHeadConfig("deeplabv3plus", num_filters=8, aspp_dilation_rates=[1]),
+        head=SegmentationHeadConfig(
+            "deeplabv3plus", num_filters=8, aspp_dilation_rates=[1]
+        ),
     )
     config.validate("model")
     out = build_segmentation_model(config)(np.zeros((1, 64, 64, 3), "float32"))

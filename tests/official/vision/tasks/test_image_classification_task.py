@@ -16,7 +16,9 @@ def _task(label_smoothing=0.0):
 def test_soft_labels_give_the_sparse_loss_when_one_hot():
     task = _task(label_smoothing=0.1)
     num_classes = task.config.model.num_classes
-    logits = tf.constant(np.random.default_rng(0).normal(size=(4, num_classes)), tf.float32)
+    logits = tf.constant(
+        np.random.default_rng(0).normal(size=(4, num_classes)), tf.float32
+    )
     sparse = tf.constant([0, 3, 5, 9])
     one_hot = tf.one_hot(sparse, num_classes)
     np.testing.assert_allclose(
@@ -27,11 +29,13 @@ def test_soft_labels_give_the_sparse_loss_when_one_hot():
 def test_soft_labels_mix_the_losses_linearly():
     task = _task()
     num_classes = task.config.model.num_classes
-    logits = tf.constant(np.random.default_rng(1).normal(size=(1, num_classes)), tf.float32)
-    soft = 0.3 * tf.one_hot([2], num_classes) + 0.7 * tf.one_hot([7], num_classes)
-    expected = 0.3 * task.build_losses(tf.constant([2]), logits) + 0.7 * task.build_losses(
-        tf.constant([7]), logits
+    logits = tf.constant(
+        np.random.default_rng(1).normal(size=(1, num_classes)), tf.float32
     )
+    soft = 0.3 * tf.one_hot([2], num_classes) + 0.7 * tf.one_hot([7], num_classes)
+    expected = 0.3 * task.build_losses(
+        tf.constant([2]), logits
+    ) + 0.7 * task.build_losses(tf.constant([7]), logits)
     np.testing.assert_allclose(task.build_losses(soft, logits), expected, rtol=1e-6)
 
 

@@ -16,7 +16,9 @@ from serving import export
 @pytest.fixture(scope="module")
 def shapes_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("shapes")
-    shapes.write_shapes_tfrecords(str(out), num_train=64, num_validation=16, image_size=32)
+    shapes.write_shapes_tfrecords(
+        str(out), num_train=64, num_validation=16, image_size=32
+    )
     return str(out)
 
 
@@ -46,7 +48,9 @@ def tiny_config(shapes_dir, overrides=""):
 
 
 def test_losses_add_aux_and_se_terms(shapes_dir):
-    cfg = tiny_config(shapes_dir, "task.model.head.type=encnet,task.model.aux_head=true")
+    cfg = tiny_config(
+        shapes_dir, "task.model.head.type=encnet,task.model.aux_head=true"
+    )
     task = task_factory.get_task(cfg.task)
     model = task.build_model()
     images, labels = next(iter(task.build_inputs(cfg.task.train_data)))
@@ -69,7 +73,10 @@ def test_eval_metrics_include_one_iou_per_class(shapes_dir):
         "mean_iou", "pixel_accuracy",
         "iou/background", "iou/circle", "iou/square", "iou/triangle",
     ]  # fmt: skip
-    assert [m.name for m in task.build_metrics(training=True)] == ["mean_iou", "pixel_accuracy"]
+    assert [m.name for m in task.build_metrics(training=True)] == [
+        "mean_iou",
+        "pixel_accuracy",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +94,9 @@ def test_train_and_eval_logs_per_class_iou(trained):
     assert {"pixel_accuracy", "iou/background", "iou/triangle"} <= set(logs)
     with open(os.path.join(model_dir, "eval_results.json")) as f:
         results = json.load(f)
-    assert results["step"] == 4 and results["mean_iou"] == pytest.approx(logs["mean_iou"])
+    assert results["step"] == 4 and results["mean_iou"] == pytest.approx(
+        logs["mean_iou"]
+    )
 
 
 def test_eval_report_is_a_per_class_table(trained, shapes_dir):
@@ -96,7 +105,11 @@ def test_eval_report_is_a_per_class_table(trained, shapes_dir):
     lines = task.eval_report(logs).splitlines()
     assert lines[0].split() == ["class", "IoU"]
     assert [line.split()[0] for line in lines[1:]] == [
-        "background", "circle", "square", "triangle", "mean"
+        "background",
+        "circle",
+        "square",
+        "triangle",
+        "mean",
     ]
     assert float(lines[1].split()[1]) == pytest.approx(logs["iou/background"], abs=1e-4)
     assert float(lines[-1].split()[1]) == pytest.approx(logs["mean_iou"], abs=1e-4)

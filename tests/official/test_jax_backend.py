@@ -39,6 +39,7 @@ def _run(part, timeout):
     return result.stdout
 
 
+@pytest.mark.slow  # a JAX process, ~30 s on 2 cores
 def test_layers_on_jax():
     out = _run("layers", timeout=300)
     for name in ("ConvNormAct", "InvertedBottleneck", "TransformerEncoderBlock"):

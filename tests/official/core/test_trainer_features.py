@@ -252,6 +252,7 @@ def _binary(digits_dir, model_dir):
     ]
 
 
+@pytest.mark.slow  # two training processes, ~30 s on 2 cores
 def test_sigkill_and_resume_ends_with_identical_weights(digits_dir, tmp_path):
     straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
     subprocess.run(

@@ -13,20 +13,18 @@ from __future__ import annotations
 import os
 import sys
 
-from official.core.quiet_start import import_tensorflow_quietly
+from absl import app, flags, logging
 
-# Before anything imports TensorFlow: no CUDA-driver noise on a CPU machine.
-import_tensorflow_quietly()
-
-from absl import app, flags, logging  # noqa: E402
-
-from official.core import train_lib  # noqa: E402
+# Neither imports TensorFlow: `--help`, `--experiment=list` and a mistyped
+# config key are answered before a run starts it.
+from official.core.experiment_config import MODES
+from official.core.quiet_start import import_tensorflow_quietly, quiet_start
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "experiment", None, "Registered experiment name, or 'list' to print them all."
 )
-flags.DEFINE_enum("mode", "train_and_eval", list(train_lib.MODES), "What to run.")
+flags.DEFINE_enum("mode", "train_and_eval", list(MODES), "What to run.")
 flags.DEFINE_string(
     "model_dir", None, "Checkpoints, summaries and params.yaml go here."
 )
@@ -48,12 +46,9 @@ flags.DEFINE_float(
 
 def main(argv: list[str]) -> int:
     del argv
-    import tensorflow as tf
-
-    import official.registry_imports  # noqa: F401  (fills the registries)
-    from official.base.config import ConfigError
-    from official.core import config_loader, exp_factory, record_guard
-    from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted
+    import official.registry_configs  # noqa: F401  (the experiments; no TensorFlow)
+    from official.base.registries import EXPERIMENTS
+    from official.core import config_loader, exp_factory
 
     if FLAGS.experiment == "list":
         for name, doc in exp_factory.describe_experiments():
@@ -65,17 +60,38 @@ def main(argv: list[str]) -> int:
         )
     if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required, e.g. --model_dir=/tmp/run1.")
+    if FLAGS.experiment not in EXPERIMENTS:
+        # Registered outside `registry_configs`, or a typo (whose error then
+        # lists every name).
+        _start_tensorflow()
     try:
-        params = config_loader.load_experiment_config(
-            FLAGS.experiment, FLAGS.config_file, FLAGS.params_override
-        )
+        # Quiet in case a recipe imports TensorFlow (deeplabv3_shapes reads
+        # its class names from the data writer).
+        with quiet_start():
+            params = config_loader.resolve_experiment_config(
+                FLAGS.experiment, FLAGS.config_file, FLAGS.params_override
+            )
     except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+        return _fail(e)
+    # A run starts here: TensorFlow, then the backbones, heads, tasks and
+    # optimizers that `validate()` checks the params against.
+    _start_tensorflow()
+    import tensorflow as tf
+
+    from official.base.config import ConfigError
+    from official.core import record_guard, train_lib
+    from official.core.checkpoints import CheckpointError
+    from official.core.trainer import PREEMPTED_EXIT_CODE, Preempted
+
+    try:
+        params.validate()
+    except (KeyError, TypeError, ValueError) as e:
         return _fail(e)
     try:
         logs = train_lib.run_experiment(
             params, FLAGS.mode, FLAGS.model_dir, FLAGS.continuous_eval_timeout
         )
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError) as e:
         return _fail(e)
     except tf.errors.InvalidArgumentError as e:
         message = record_guard.bad_record_message(e)
@@ -100,6 +116,12 @@ def main(argv: list[str]) -> int:
     if logs:
         logging.info("Final evaluation: %s", logs)
     return 0
+
+
+def _start_tensorflow() -> None:
+    """Imports TensorFlow quietly, then every registering module."""
+    import_tensorflow_quietly()  # Lists the devices quietly if already imported.
+    import official.registry_imports  # noqa: F401  (fills the registries)
 
 
 def _fail(error: Exception) -> int:

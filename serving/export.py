@@ -2,10 +2,15 @@
 
 Run:
 
-    python -m serving.export --experiment=resnet_digits \\
-      --params_override=task.validation_data.input_path=data/digits/validation-* \\
-      --checkpoint_path=runs/digits --export_dir=exports/digits \\
+    python -m serving.export --checkpoint_path=runs/digits \\
+      --export_dir=exports/digits \\
       --formats=saved_model,tflite,onnx --quantization=none,float16,dynamic,int8
+
+The config is the run's own `runs/digits/params.yaml` (written by training);
+`--experiment`, `--config_file` and `--params_override` apply on top of it,
+and the log names every layer used (`serving/run_config.py`). Without a
+`params.yaml` beside the checkpoint, `--experiment` is required; a config
+without validation input is refused (parity needs examples).
 
 Data flow: ExperimentConfig + checkpoint -> `task.build_model()` -> restore
 (every model variable must match) -> `saved_model/` (one signature per input
@@ -45,11 +50,11 @@ in `parity.json` under `unchecked` with its Flex ops, and in the report's
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,7 +73,16 @@ from official.core import checkpoints, task_factory  # noqa: E402
 from official.core.base_task import Task  # noqa: E402
 from official.core.config_loader import load_experiment_config  # noqa: E402
 from official.core.experiment_config import ExperimentConfig  # noqa: E402
-from serving import onnx_export, parity, saved_model_export, tflite_export  # noqa: E402
+from official.vision.tasks.image_signatures import (  # noqa: E402
+    DEFAULT_MAX_IMAGE_PIXELS,
+)
+from serving import (  # noqa: E402
+    onnx_export,
+    parity,
+    run_config,
+    saved_model_export,
+    tflite_export,
+)
 from serving.export_dir import (  # noqa: E402
     REPORT_FILE,
 )
@@ -79,10 +93,19 @@ from serving.export_dir import (
     check_free_space as _check_free_space,
 )
 from serving.export_dir import (
+    is_write_error as _is_write_error,
+)
+from serving.export_dir import (
+    make_temp_dir as _make_temp_dir,
+)
+from serving.export_dir import (
     move_into_place as _move_into_place,
 )
 from serving.export_dir import (
     size as _size,
+)
+from serving.export_dir import (
+    write_error as _write_error,
 )
 from serving.onnx_export import ONNXExportError  # noqa: E402
 from serving.parity import ParityError  # noqa: E402
@@ -96,6 +119,12 @@ LABELS_FILE = "labels.txt"
 SAVED_MODEL_DIR = "saved_model"
 PARITY_FILE = "parity.json"
 _TFLITE_SOURCE = ".tflite_source_saved_model"  # scratch, removed before the move
+# What writing a file raises: Python's, and TensorFlow's own writes (SavedModel).
+_WRITE_ERRORS = (
+    OSError,
+    tf.errors.PermissionDeniedError,
+    tf.errors.ResourceExhaustedError,
+)
 
 FLAGS = flags.FLAGS
 
@@ -135,6 +164,13 @@ def _class_names(task: Task) -> list[str]:
     return names
 
 
+def _serving_preprocessing(task: Task) -> dict[str, Any]:
+    """The optional `task.serving_preprocessing()` hook: the resize/crop policy
+    shared by the signatures and the TFLite file; empty without it."""
+    hook = getattr(task, "serving_preprocessing", None)
+    return dict(hook()) if callable(hook) else {}
+
+
 def _write_labels(directory: str, class_names: Sequence[str]) -> str:
     """Writes `directory/labels.txt`, one class name per line; returns its path."""
     path = os.path.join(directory, LABELS_FILE)
@@ -154,6 +190,7 @@ def export_experiment(
     num_calibration_examples: int = 64,
     allow_flex_ops: bool = False,
     int8_io: str = "float32",
+    max_image_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Exports the experiment `config` restored from `checkpoint_path`.
 
@@ -173,7 +210,32 @@ def export_experiment(
         allow_flex_ops=allow_flex_ops,
         int8_io=int8_io,
         config=config,
+        max_image_pixels=max_image_pixels,
     )
+
+
+def _serving_signatures(task: Task, model, max_image_pixels: int | None) -> dict:
+    """`task.serving_signatures(model)`, with `max_image_pixels` when given.
+
+    Image tasks (`official/vision/tasks/image_signatures.py`) take it and
+    check it in the graph of `image_bytes` and `tf_example`; None leaves
+    their default (40 MP).
+    """
+    if max_image_pixels is None:
+        return task.serving_signatures(model)
+    parameters = inspect.signature(task.serving_signatures).parameters
+    if "max_image_pixels" not in parameters:
+        raise ValueError(
+            f"max_image_pixels={max_image_pixels} applies to tasks with encoded "
+            f"image inputs; {type(task).__name__}.serving_signatures takes no "
+            f"max_image_pixels. Drop --max_image_pixels."
+        )
+    if max_image_pixels < 0:
+        raise ValueError(
+            f"max_image_pixels must be >= 0 (0: no limit). Received: "
+            f"{max_image_pixels}."
+        )
+    return task.serving_signatures(model, max_image_pixels=max_image_pixels)
 
 
 def export_task(
@@ -188,6 +250,7 @@ def export_task(
     allow_flex_ops: bool = False,
     int8_io: str = "float32",
     config: ExperimentConfig | None = None,
+    max_image_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Exports `task`'s model restored from `checkpoint_path` into `export_dir`.
 
@@ -213,6 +276,10 @@ def export_task(
         int8_io: the int8 file's float input/output type: `float32`
             (quantized inside the file), `int8` or `uint8`.
         config: written to `params.yaml` when given.
+        max_image_pixels: the most pixels an image given to the `image_bytes`
+            and `tf_example` signatures may declare in its header, checked in
+            the graph before decoding (InvalidArgument above); 0: no limit.
+            None: the task's default (40 MP for image tasks).
 
     Returns:
         The report also written to `export_report.json`: `export_dir`,
@@ -278,7 +345,7 @@ def export_task(
     )
     _check_free_space(export_dir, model_bytes, len(quantizations) + ("onnx" in formats))
 
-    all_signatures = task.serving_signatures(model)
+    all_signatures = _serving_signatures(task, model, max_image_pixels)
     input_types = _check_choices(
         "input type", input_types or list(all_signatures), list(all_signatures)
     )
@@ -310,11 +377,7 @@ def export_task(
         calibration = images[:num_calibration_examples]
 
     # ---- write into a temporary directory, check, move ------------------------
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent
-    )
+    tmp_dir = _make_temp_dir(export_dir)
     try:
         class_names = _class_names(task)
         labels_files = []
@@ -387,6 +450,9 @@ def export_task(
             reference_measures=task.parity_reference_measures,
             tolerance_for=task.parity_tolerance,
         )
+        preprocessing = _serving_preprocessing(task)
+        if preprocessing:
+            report_parity["preprocessing"] = preprocessing
         report_parity["calibration"] = {
             "num_examples": len(calibration) if use_int8 else 0,
             "disjoint_from_parity_examples": calibration_disjoint if use_int8 else None,
@@ -428,12 +494,18 @@ def export_task(
                 "flex_ops": flex_files,
                 "int8_io": int8_io if "int8" in quantizations else None,
             },
+            "preprocessing": preprocessing,
             "parity": report_parity,
         }
         with open(os.path.join(tmp_dir, REPORT_FILE), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
         _move_into_place(tmp_dir, export_dir)
+    except _WRITE_ERRORS as e:  # A read-only or full disk: one line.
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        if not _is_write_error(e):
+            raise
+        raise _write_error(e, export_dir, tmp_dir) from e
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -448,6 +520,10 @@ def format_summary(report: dict[str, Any]) -> str:
         lines.append(f"  {path:60s} {artifact['bytes'] / 1e6:10.3f} MB")
     if report.get("labels"):
         lines.append(f"Labels: {', '.join(report['labels'])}")
+    if report.get("preprocessing", {}).get("policy"):
+        lines.append(
+            f"Preprocessing (every signature): {report['preprocessing']['policy']}"
+        )
     lines.append(f"Parity with Keras on {report['parity']['num_examples']} examples:")
     lines.append(parity.format_table(report["parity"]))
     for name, reason in report["parity"].get("unchecked", {}).items():
@@ -461,12 +537,15 @@ def format_summary(report: dict[str, Any]) -> str:
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     """Defines the binary's flags (not at import: official.train defines some too)."""
     flags.DEFINE_string(
-        "experiment", None, "Registered experiment name.", flag_values=flag_values
+        "experiment",
+        None,
+        "Registered experiment name. Default: found from the run's params.yaml.",
+        flag_values=flag_values,
     )
     flags.DEFINE_multi_string(
         "config_file",
         [],
-        "YAML file overriding the experiment (repeatable).",
+        "YAML file applied after the run's params.yaml (repeatable).",
         flag_values=flag_values,
     )
     flags.DEFINE_string(
@@ -533,19 +612,33 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "Input/output type of the int8 .tflite file's float tensors.",
         flag_values=flag_values,
     )
+    flags.DEFINE_integer(
+        "max_image_pixels",
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "Most pixels (width x height in the header) an image given to the "
+        "image_bytes / tf_example signatures may declare; checked in the graph "
+        "before decoding, so the SavedModel is safe behind any server. 0: no "
+        "limit.",
+        flag_values=flag_values,
+    )
 
 
 def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
     """Runs the export described by the flags; returns the exit code."""
     del argv
     fv = flag_values
-    for name in ("experiment", "checkpoint_path", "export_dir"):
+    for name in ("checkpoint_path", "export_dir"):
         if not fv[name].value:
             raise app.UsageError(f"--{name} is required.")
     try:
-        config = load_experiment_config(
-            fv.experiment, fv.config_file, fv.params_override
+        config, config_source = run_config.load_run_config(
+            fv.checkpoint_path,
+            fv.experiment,
+            fv.config_file,
+            fv.params_override,
+            load=load_experiment_config,
         )
+        print(config_source, flush=True)
         report = export_experiment(
             config,
             fv.checkpoint_path,
@@ -557,10 +650,12 @@ def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
             num_calibration_examples=fv.num_calibration_examples,
             allow_flex_ops=fv.allow_flex_ops,
             int8_io=fv.int8_io,
+            max_image_pixels=(
+                fv.max_image_pixels if fv["max_image_pixels"].present else None
+            ),
         )
     except (
-        FileNotFoundError,
-        FileExistsError,
+        OSError,  # FileNotFoundError, FileExistsError, ExportWriteError, ...
         KeyError,
         TypeError,
         ValueError,
@@ -568,7 +663,7 @@ def main(argv: list[str], flag_values: flags.FlagValues = FLAGS) -> int:
         ONNXExportError,
         ParityError,
     ) as e:
-        message = e.args[0] if e.args else str(e)
+        message = e.args[0] if len(e.args) == 1 else str(e)  # OSError(errno, ...)
         print(
             f"error: export failed; {fv.export_dir!r} was not written or changed: "
             f"{type(e).__name__}: {message}",

@@ -7,12 +7,17 @@ Services (existing TF Serving clients work unchanged):
   (`metadata_field: "signature_def"`, answered with a packed
   `SignatureDefMap`) and `Classify` (an `example_list` or
   `example_list_with_context`, mapped onto a tf.Example signature as in
-  `serving/classify.py`). `Regress` and `MultiInference` answer UNIMPLEMENTED.
+  `serving/classify.py`), `Regress` (a signature with an `outputs` output,
+  as TF Serving's regression SignatureDefs) and `MultiInference` (several
+  classify / regress tasks of one model on the same examples).
 - `tensorflow.serving.ModelService`: `GetModelStatus`.
   `HandleReloadConfigRequest` answers UNIMPLEMENTED.
 
 Errors abort the call with the status code a `ServingError` carries
-(INVALID_ARGUMENT, NOT_FOUND, ...). With an auth token, every call needs the
+(INVALID_ARGUMENT, NOT_FOUND, ...). A Predict input's declared shape counts
+against `--max_tensor_elements` before the `TensorProto` becomes an array,
+and encoded images in string tensors and example bytes features against
+`--max_image_pixels` before the model runs (`serving/request_limits.py`). With an auth token, every call needs the
 metadata `authorization: Bearer <token>` (else UNAUTHENTICATED).
 
 Needs the extra `serving` (`tensorflow-serving-api`, `grpcio`); imports
@@ -32,9 +37,11 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
     status_pb2,
 )
 
@@ -42,6 +49,7 @@ from serving import classify
 from serving.batching import BatchScheduler
 from serving.json_codec import object_array
 from serving.model_manager import ModelManager
+from serving.request_limits import RequestLimits
 from serving.serving_error import ServingError, invalid
 from serving.stats import ServerStats
 
@@ -49,19 +57,27 @@ _STATES = get_model_status_pb2.ModelVersionStatus.State
 _ERROR_CODES = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type
 
 
+def _model_name(request) -> str | None:
+    """The model a request names, for the stats (MultiInference: per task)."""
+    if isinstance(request, inference_pb2.MultiInferenceRequest):
+        return request.tasks[0].model_spec.name or None if request.tasks else None
+    return request.model_spec.name or None
+
+
 class _Core:
     """What both services share: lookups, auth, timing and error handling."""
 
-    def __init__(self, manager, scheduler, stats, auth_token, timeout_s):
+    def __init__(self, manager, scheduler, stats, auth_token, timeout_s, limits):
         self.manager = manager
         self.scheduler = scheduler
         self.stats = stats
         self.auth_token = auth_token
         self.timeout_s = timeout_s
+        self.limits = limits
 
     def call(self, method: str, request, context, answer):
         started = time.monotonic()
-        model = request.model_spec.name or None
+        model = _model_name(request)
         try:
             self._check_token(context)
             response = answer(request, context)
@@ -122,11 +138,24 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Classify(self, request, context):  # noqa: N802
         return self._core.call("Classify", request, context, self._classify)
 
+    def Regress(self, request, context):  # noqa: N802
+        return self._core.call("Regress", request, context, self._regress)
+
+    def MultiInference(self, request, context):  # noqa: N802
+        return self._core.call(
+            "MultiInference", request, context, self._multi_inference
+        )
+
     def _predict(self, request, context):
         loaded = self._core.loaded(request.model_spec)
         signature = loaded.signature(request.model_spec.signature_name)
         arrays = {}
+        budget = self._core.limits.budget()
         for key, proto in request.inputs.items():
+            field = f"inputs[{key!r}]"
+            if proto.tensor_shape.unknown_rank:
+                raise invalid(f"{field}: the TensorProto must have a known shape.")
+            budget.take([dim.size for dim in proto.tensor_shape.dim], field)
             try:
                 arrays[key] = tf.make_ndarray(proto)
             except (TypeError, ValueError) as e:
@@ -134,6 +163,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     f"Input {key!r} is not a valid TensorProto: {e}"
                 ) from None
         signature.check_inputs(arrays)
+        self._core.limits.check_strings(arrays, "inputs")
         for key in request.output_filter:
             if key not in signature.outputs:
                 raise invalid(
@@ -166,16 +196,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.metadata["signature_def"].Pack(signature_map)
         return response
 
-    def _classify(self, request, context):
-        loaded = self._core.loaded(request.model_spec)
-        signature = classify.classify_signature(
-            loaded, request.model_spec.signature_name
-        )
-        kind = request.input.WhichOneof("kind")
+    def _examples(self, proto_input, request_kind: str) -> list:
+        """The serialized tf.Examples of an `Input`, images checked."""
+        kind = proto_input.WhichOneof("kind")
         if kind == "example_list":
-            examples = list(request.input.example_list.examples)
+            examples = list(proto_input.example_list.examples)
         elif kind == "example_list_with_context":
-            with_context = request.input.example_list_with_context
+            with_context = proto_input.example_list_with_context
             examples = []
             for example in with_context.examples:
                 merged = example_pb2.Example()
@@ -183,21 +210,98 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 merged.MergeFrom(example)
                 examples.append(merged)
         else:
-            raise invalid("ClassificationRequest.input has no example_list.")
+            raise invalid(f"{request_kind}.input has no example_list.")
         if not examples:
-            raise invalid("ClassificationRequest.input holds no examples.")
+            raise invalid(f"{request_kind}.input holds no examples.")
+        self._core.limits.check_examples(examples, "examples")
+        return object_array([e.SerializeToString() for e in examples])
+
+    def _run(self, signature, serialized, context) -> dict:
         (key,) = signature.inputs
-        arrays = {key: object_array([e.SerializeToString() for e in examples])}
-        outputs = self._core.scheduler.run(
-            signature, arrays, self._core.timeout(context)
+        return self._core.scheduler.run(
+            signature, {key: serialized}, self._core.timeout(context)
         )
+
+    def _classify(self, request, context):
+        loaded = self._core.loaded(request.model_spec)
+        signature = classify.classify_signature(
+            loaded, request.model_spec.signature_name
+        )
+        serialized = self._examples(request.input, "ClassificationRequest")
         response = classification_pb2.ClassificationResponse()
         _fill_spec(response.model_spec, loaded, signature.name)
-        for row in classify.classifications(loaded, signature, outputs):
-            classification = response.result.classifications.add()
-            for label, score in row:
-                classification.classes.add(label=label, score=score)
+        _fill_classes(
+            response.result,
+            loaded,
+            signature,
+            self._run(signature, serialized, context),
+        )
         return response
+
+    def _regress(self, request, context):
+        loaded = self._core.loaded(request.model_spec)
+        signature = classify.regress_signature(
+            loaded, request.model_spec.signature_name
+        )
+        serialized = self._examples(request.input, "RegressionRequest")
+        response = regression_pb2.RegressionResponse()
+        _fill_spec(response.model_spec, loaded, signature.name)
+        outputs = self._run(signature, serialized, context)
+        for value in classify.regressions(signature, outputs):
+            response.result.regressions.add(value=value)
+        return response
+
+    def _multi_inference(self, request, context):
+        """Each task (classify or regress) of one model on the same examples."""
+        if not request.tasks:
+            raise invalid("MultiInferenceRequest.tasks is empty.")
+        names = {task.model_spec.name for task in request.tasks}
+        if len(names) != 1:
+            raise invalid(
+                f"All tasks of a MultiInferenceRequest must name the same model; "
+                f"received {sorted(names)}."
+            )
+        methods = {
+            classify.CLASSIFY_METHOD: classify.classify_signature,
+            classify.REGRESS_METHOD: classify.regress_signature,
+        }
+        plan, seen = [], set()
+        for index, task in enumerate(request.tasks):
+            if task.method_name not in methods:
+                raise invalid(
+                    f"tasks[{index}].method_name {task.method_name!r} is not "
+                    f"supported. Valid: {', '.join(methods)}."
+                )
+            loaded = self._core.loaded(task.model_spec)
+            signature = methods[task.method_name](
+                loaded, task.model_spec.signature_name
+            )
+            if signature.name in seen:
+                raise invalid(
+                    f"tasks[{index}]: signature {signature.name!r} is asked for "
+                    f"twice; each task needs its own signature."
+                )
+            seen.add(signature.name)
+            plan.append((task.method_name, loaded, signature))
+        serialized = self._examples(request.input, "MultiInferenceRequest")
+        response = inference_pb2.MultiInferenceResponse()
+        for method, loaded, signature in plan:
+            outputs = self._run(signature, serialized, context)
+            result = response.results.add()
+            _fill_spec(result.model_spec, loaded, signature.name)
+            if method == classify.CLASSIFY_METHOD:
+                _fill_classes(result.classification_result, loaded, signature, outputs)
+            else:
+                for value in classify.regressions(signature, outputs):
+                    result.regression_result.regressions.add(value=value)
+        return response
+
+
+def _fill_classes(result, loaded, signature, outputs) -> None:
+    for row in classify.classifications(loaded, signature, outputs):
+        classification = result.classifications.add()
+        for label, score in row:
+            classification.classes.add(label=label, score=score)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -239,6 +343,8 @@ class GrpcServer:
         timeout_s: the longest a model call may take (the client's deadline
             shortens it).
         max_workers: RPCs handled at once.
+        request_limits: tensor elements and image pixels per request
+            (`serving/request_limits.py`); None: the defaults.
     """
 
     def __init__(
@@ -252,8 +358,16 @@ class GrpcServer:
         max_message_bytes: int = 64 << 20,
         timeout_s: float = 30.0,
         max_workers: int = 32,
+        request_limits: RequestLimits | None = None,
     ):
-        core = _Core(manager, scheduler, stats, auth_token, timeout_s)
+        core = _Core(
+            manager,
+            scheduler,
+            stats,
+            auth_token,
+            timeout_s,
+            request_limits or RequestLimits(),
+        )
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(
                 max_workers, thread_name_prefix="grpc"

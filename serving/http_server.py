@@ -1,321 +1,416 @@
-"""The HTTP side of the REST API, on the standard library's ThreadingHTTPServer.
+"""The HTTP side of the REST API: httptools' HTTP/1.1 parser, a thread per connection.
 
-HTTP/1.1 with keep-alive, one thread per connection. Header lines of the
-plain `Name: value` form are read without the email package (the stdlib
-still parses any other form and every unusual request line). Before a request is
-routed (`serving/rest_api.py`) it may be refused with `{"error": ...}` and
-401 (a missing or wrong bearer token when the server has one), 411 (a POST
-without Content-Length; chunked bodies are not supported) or 413 (a body over
-`max_body_bytes`, refused before it is read); those close the connection,
-since the body was not read. Any other failure is answered 500 and the server
-keeps serving.
+Parsing is httptools' (MagicStack's binding of llhttp, Node.js' HTTP parser,
+and uvicorn's default): strict request lines and headers; duplicate or
+conflicting `Content-Length`, a second `Transfer-Encoding`, or both framing
+headers together are refused with 400 and the connection closed (no request
+smuggling); chunked request bodies, keep-alive and pipelining as HTTP/1.1
+says. This module adds the bounds of `serving/admission.py`: too many
+connections or requests in flight, or too many body bytes held at once,
+are answered 503 at once; a body over `max_body_bytes` is 413 before it is
+read; a client slower than the header deadline is disconnected, one slower
+than the body deadline is answered 408 and disconnected.
+
+Each request is checked when its headers are complete, in this order, each
+step answering `{"error": ...}` with its own status: framing (400, 431, 501,
+505), the bearer token when the server has one (401), routing
+(`serving/rest_api.py`: 404, 405, 400, 501), requests in flight (503), body
+size and bytes in flight (413, 503). A refused request's body is read and
+dropped when it is small (the connection stays open, one answer per
+request); otherwise the answer says `Connection: close` and the connection
+closes. The handler runs once the body is in. An error the handler did not
+expect is logged and answered 500 without its text.
 
 `RestServer.stop()` stops accepting, lets in-flight requests finish, closes
-idle keep-alive connections (their pending read ends) and returns when every
-handler is done or `grace_s` has passed.
+idle keep-alive connections and returns when every connection is done or
+`grace_s` has passed.
 
-Imports only the standard library (and absl logging).
+Imports httptools, absl logging and the standard library.
 """
 
 from __future__ import annotations
 
-import email.parser
+import collections
+import dataclasses
 import email.utils
 import hmac
 import http
-import http.client
-import http.server
 import json
 import socket
 import threading
 import time
 
+import httptools
 from absl import logging
 
+from serving.admission import Admission, Limits
 from serving.rest_api import RestApi
-from serving.serving_error import ServingError, invalid
+from serving.serving_error import ServingError
 
-IDLE_TIMEOUT_S = 60.0  # an idle keep-alive connection is closed after this.
+MAX_HEADER_BYTES = 64 << 10  # request line + headers; more is 431.
+MAX_HEADERS = 100
+DRAIN_BYTES = 64 << 10  # a refused body up to this size is read to keep the connection
+LINGER_S = 2.0  # after refusing an unread body, read and drop it this long.
+_RECV_BYTES = 1 << 16
+_BODY_RECV_BYTES = 1 << 20
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "GardenModelServer/1"
-    disable_nagle_algorithm = True
-    rbufsize = 1 << 16  # a request of up to 64 KiB arrives in one read
-    wbufsize = 1 << 16  # one write per response (flushed after each request)
-    timeout = IDLE_TIMEOUT_S
-    server: _HTTPServer
+class _Stop(Exception):
+    """Raised in a parser callback: stop parsing, answer, close."""
 
-    def setup(self):
-        super().setup()
-        self.busy = False
-        self.server.track(self, add=True)
 
-    def finish(self):
+class _Request:
+    """One request as the parser delivers it, and what was decided about it."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.fields: dict[bytes, bytes] = {}  # by lower-case name, once complete
+        self.length = 0  # Content-Length (0 when absent or chunked)
+        self.chunked = False
+        self.head_done = 0.0  # when the headers were complete
+        self.method = ""
+        self.keep_alive = False
+        self.chunks: list[bytes] = []
+        self.size = 0  # body bytes received (kept or dropped)
+        self.keep_body = False
+        self.refusal: tuple[int, str] | None = None
+        self.close = False
+        self.endpoint, self.handler, self.model = "other", None, None
+        self.admitted = False  # holds a requests-in-flight slot
+        self.reserved = 0  # body bytes held against the budget
+
+    def header(self, name: bytes) -> bytes | None:
+        """A header's value by lower-case name (after the headers are complete)."""
+        return self.fields.get(name)
+
+
+class _Connection:
+    """One client connection: feeds httptools, answers complete requests in order."""
+
+    def __init__(self, server: RestServer, sock: socket.socket):
+        self.server = server
+        self.sock = sock
+        self.parser = httptools.HttpRequestParser(self)
+        self.request: _Request | None = None  # being received
+        self.ready: collections.deque[_Request] = collections.deque()
+        self.fed = 0  # bytes fed since the last request was complete
+        self.busy = False  # inside a request (stop() leaves it to finish)
+
+    # ---- parser callbacks (run inside feed_data) ----------------------------------
+
+    def on_message_begin(self) -> None:
+        self.request = _Request()
+
+    def on_url(self, url: bytes) -> None:
+        self.request.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.request.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        request = self.request
+        request.head_done = time.monotonic()
+        request.fields = {name.lower(): value for name, value in request.headers}
+        length = request.header(b"content-length")  # llhttp: digits, no duplicates
+        request.length = int(length) if length is not None else 0
+        request.chunked = b"transfer-encoding" in request.fields
         try:
-            super().finish()
-        finally:
-            self.server.track(self, add=False)
-
-    def parse_request(self):
-        with self.server.lock:
-            self.busy = True
-        words = str(self.raw_requestline, "iso-8859-1").split()
-        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
-            return super().parse_request()  # the stdlib answers the odd ones
-        return self._parse_plain_request(*words)
-
-    def _parse_plain_request(self, command: str, path: str, version: str) -> bool:
-        """The stdlib's parse_request for `METHOD PATH HTTP/1.x`, with headers
-        read without the email parser when they are plain `Name: value` lines
-        (about 10x faster; the email parser still reads any other form)."""
-        self.requestline = f"{command} {path} {version}"
-        self.command, self.request_version = command, version
-        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
-        self.close_connection = version != "HTTP/1.1"
-        try:
-            self.headers = _read_headers(self.rfile)
-        except http.client.LineTooLong as e:
-            self.send_error(431, "Line too long", str(e))
-            return False
-        except http.client.HTTPException as e:
-            self.send_error(431, "Too many headers", str(e))
-            return False
-        connection = self.headers.get("Connection", "").lower()
-        if connection == "close":
-            self.close_connection = True
-        elif connection == "keep-alive":
-            self.close_connection = False
-        expect = self.headers.get("Expect", "").lower()
-        if expect == "100-continue" and version == "HTTP/1.1":
-            return self.handle_expect_100()
-        return True
-
-    def handle_one_request(self):
-        try:
-            super().handle_one_request()
-        finally:
-            with self.server.lock:
-                self.busy = False
-            if self.server.draining:
-                self.close_connection = True
-
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature.
-        logging.vlog(1, "%s %s", self.address_string(), format % args)
-
-    def log_request(self, code="-", size="-"):
-        if self.server.access_log:  # one line per request with --v=1
-            super().log_request(code, size)
-
-    def do_GET(self):
-        self._serve("GET")
-
-    def do_POST(self):
-        self._serve("POST")
-
-    def do_PUT(self):
-        self._serve("PUT")
-
-    def do_DELETE(self):
-        self._serve("DELETE")
-
-    def _serve(self, method: str) -> None:
-        started = time.monotonic()
-        api: RestApi = self.server.api
-        endpoint, model = "other", None
-        unread_body = False
-        try:
-            endpoint, handler, model = api.route(method, self.path)
-            self._check_token()
-            body = self._read_body() if method == "POST" else b""
-            status, payload = 200, handler(body)
+            self._admit(request)
         except ServingError as e:
-            status, payload = e.http_status, {"error": e.message}
-            if method == "POST" and (
-                e.code == "UNAUTHENTICATED" or status in (411, 413)
+            self._refuse(request, e.http_status, e.message)
+            if e.code == "UNAUTHENTICATED":
+                request.close = True
+        except Exception:  # noqa: BLE001 - a bug must not end the server.
+            logging.exception("Unexpected error admitting a REST request.")
+            self._refuse(request, 500, "Internal error; see the server log.", True)
+        if request.refusal and not request.close:
+            length = request.length
+            if (
+                request.chunked
+                or length > DRAIN_BYTES
+                or (length and request.header(b"expect"))
             ):
-                self.close_connection = unread_body = True
-        except (TimeoutError, ConnectionError) as e:
-            logging.vlog(1, "Connection dropped while reading a request: %s", e)
-            self.close_connection = True
+                request.close = True  # the body will not be read
+        if request.close:
+            self.ready.append(request)
+            raise _Stop
+        if request.keep_body and not self.ready:
+            expect = request.header(b"expect")
+            if expect is not None and expect.lower() == b"100-continue":
+                self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        request = self.request
+        request.size += len(body)
+        limits = self.server.limits
+        if request.size > limits.max_body_bytes and not request.refusal:
+            self._refuse(request, 413, _too_large(request.size, limits), close=True)
+        elif request.keep_body:
+            if request.chunked:
+                if not self.server.admission.body_bytes.take(len(body)):
+                    self._refuse(request, 503, _busy("body_bytes_in_flight"), True)
+                    self.ready.append(request)
+                    raise _Stop
+                request.reserved += len(body)
+            request.chunks.append(body)
             return
-        except RecursionError:
-            status, payload = 400, {"error": "The request JSON is nested too deeply."}
-        except Exception as e:  # noqa: BLE001 - a bug must not end the server.
-            logging.exception("Unexpected error answering %s %s", method, self.path)
-            status, payload = 500, {"error": f"Internal error: {type(e).__name__}: {e}"}
-        self._send(status, payload)
-        if unread_body:
-            self._linger()
-        api.stats.record(
-            f"rest:{endpoint}",
-            model,
-            str(status),
-            status == 200,
-            time.monotonic() - started,
+        if request.close:
+            self.ready.append(request)
+            raise _Stop
+
+    def on_message_complete(self) -> None:
+        self.ready.append(self.request)
+        self.request = None
+        self.fed = 0
+
+    # ---- admission -----------------------------------------------------------------
+
+    def _refuse(self, request, status: int, message: str, close: bool = False):
+        request.refusal = (status, message)
+        request.close = request.close or close
+        request.keep_body = False
+        request.chunks = []
+
+    def _admit(self, request: _Request) -> None:
+        """Framing, token, route, in-flight slot and body size, in this order."""
+        server, limits = self.server, self.server.limits
+        request.keep_alive = self.parser.should_keep_alive()
+        if self.parser.get_http_version() not in ("1.1", "1.0"):
+            return self._refuse(request, 505, "Only HTTP/1.1 and 1.0 are served.", True)
+        if len(request.headers) > MAX_HEADERS:
+            return self._refuse(request, 431, f"More than {MAX_HEADERS} headers.", True)
+        size = len(request.url) + sum(len(n) + len(v) + 4 for n, v in request.headers)
+        if size > MAX_HEADER_BYTES:
+            message = f"The request head is over {MAX_HEADER_BYTES} bytes."
+            return self._refuse(request, 431, message, True)
+        coding = request.header(b"transfer-encoding")
+        if coding is not None and coding.strip().lower() != b"chunked":
+            return self._refuse(
+                request, 501, "Transfer-Encoding: only 'chunked' is supported.", True
+            )
+        self._check_token(request)
+        request.method = self.parser.get_method().decode("ascii")
+        path = request.url.decode("latin-1")
+        request.endpoint, request.handler, request.model = server.api.route(
+            request.method, path
         )
+        if not server.admission.requests.take():
+            return self._refuse(request, 503, _busy("requests_in_flight"))
+        request.admitted = True
+        length = request.length
+        if length > limits.max_body_bytes:
+            return self._refuse(request, 413, _too_large(length, limits), True)
+        if request.method == "POST" and length:
+            if not server.admission.body_bytes.take(length):
+                return self._refuse(request, 503, _busy("body_bytes_in_flight"), True)
+            request.reserved = length
+        request.keep_body = request.method == "POST"
 
-    def _linger(self, seconds: float = 2.0, max_bytes: int = 64 << 20) -> None:
-        """Reads and drops what a refused client still sends, for a while.
-
-        The reply to a body that was never read (401, 411, 413) goes out
-        before the client has finished writing; closing at once would make
-        its next write fail (broken pipe, connection reset) before it reads
-        the reply. So the write side is closed and the rest of the body
-        consumed, up to `max_bytes` or `seconds`.
-        """
-        deadline = time.monotonic() + seconds
-        received = 0
-        try:
-            self.wfile.flush()  # the reply first: writes are buffered.
-            self.connection.shutdown(socket.SHUT_WR)
-            while received < max_bytes:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.connection.settimeout(left)
-                chunk = self.connection.recv(65536)
-                if not chunk:
-                    break
-                received += len(chunk)
-        except OSError:
-            pass
-
-    def _check_token(self) -> None:
+    def _check_token(self, request: _Request) -> None:
         token = self.server.auth_token
         if not token:
             return
-        header = self.headers.get("Authorization", "")
-        if not header:
+        given = [v for n, v in request.headers if n.lower() == b"authorization"]
+        if not given:
             raise ServingError(
                 "UNAUTHENTICATED",
-                "Missing bearer token: send the header "
-                "'Authorization: Bearer <token>'.",
+                "Missing bearer token: send the header 'Authorization: Bearer <token>'.",
             )
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
+        scheme, _, value = given[0].partition(b" ")
+        if (
+            len(given) > 1
+            or scheme.lower() != b"bearer"
+            or not hmac.compare_digest(value.strip(), token.encode())
         ):
             raise ServingError("UNAUTHENTICATED", "Invalid bearer token.")
 
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                "Chunked request bodies are not supported; send Content-Length.",
-                411,
-            )
-        length = self.headers.get("Content-Length")
-        if length is None:
-            raise ServingError(
-                "INVALID_ARGUMENT", "A POST request needs a Content-Length header.", 411
-            )
-        if not length.isdigit():
-            raise invalid(f"Invalid Content-Length {length!r}.")
-        limit = self.server.max_body_bytes
-        if int(length) > limit:
-            raise ServingError(
-                "INVALID_ARGUMENT",
-                f"The request body is {int(length)} bytes; the limit is {limit} "
-                f"bytes (--max_body_bytes).",
-                413,
-            )
-        return self.rfile.read(int(length))
+    # ---- the connection loop -------------------------------------------------------
 
-    def _send(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode("utf-8")
-        self.log_request(status, len(body))
-        head = [
-            f"{self.protocol_version} {status} {_PHRASES.get(status, '')}",
-            f"Server: {self.server_version}",
-            f"Date: {_http_date()}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-        ]
-        if status == 401:
-            head.append("WWW-Authenticate: Bearer")
-        if self.close_connection or self.server.draining:
-            head.append("Connection: close")
-            self.close_connection = True
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+    def run(self) -> None:
+        try:
+            self._loop()
+        except OSError as e:
+            logging.vlog(1, "REST connection dropped: %s", e)
+        except Exception:  # noqa: BLE001 - one connection must not end the server.
+            logging.exception("Unexpected error on a REST connection.")
+        finally:
+            for request in (self.request, *self.ready):
+                if request is not None:
+                    self._release(request)
+            self.sock.close()
+            self.server.connection_done(self)
+
+    def _loop(self) -> None:
+        limits = self.server.limits
+        idle_since = time.monotonic()
+        while True:
+            while self.ready:
+                self.busy = True
+                request = self.ready.popleft()
+                if not self._answer(request):
+                    if request.close and request.refusal:
+                        self._linger()  # its body may not have been read
+                    return
+                idle_since = time.monotonic()
+            request = self.request
+            self.busy = request is not None
+            if request is None:
+                if self.server.draining:
+                    return
+                deadline = idle_since + limits.idle_timeout_s
+            elif not request.head_done:
+                deadline = request.started + limits.header_timeout_s
+            else:
+                deadline = request.head_done + limits.body_timeout_s
+            data = self._receive(deadline, request)
+            if data == b"":
+                return  # the client closed
+            if data is None:
+                if request is None or not request.head_done or request.close:
+                    return  # idle, slow headers or already refused: just close.
+                message = f"The request body did not arrive within {limits.body_timeout_s:g} s (--body_timeout_s)."
+                self._refuse(request, 408, message, close=True)
+                self.ready.append(request)
+                continue
+            self._feed(data)
+
+    def _receive(self, deadline: float, request: _Request | None) -> bytes | None:
+        """The next bytes; b"" when the client has closed, None at the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.sock.settimeout(left)
+        in_body = request is not None and bool(request.head_done)
+        try:
+            data = self.sock.recv(_BODY_RECV_BYTES if in_body else _RECV_BYTES)
+        except TimeoutError:
+            return None
+        return data
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._close_after_ready()  # the request was answered; no upgrade.
+        except httptools.HttpParserCallbackError as e:
+            if not isinstance(e.__context__, _Stop):
+                raise
+        except httptools.HttpParserError as e:
+            request = self.request or _Request()
+            self._refuse(request, 400, f"Bad request: {e}.", close=True)
+            self.ready.append(request)
+        else:
+            if self.request is not None and not self.request.head_done:
+                self.fed += len(data)
+                if self.fed > MAX_HEADER_BYTES:
+                    message = f"The request head is over {MAX_HEADER_BYTES} bytes."
+                    self._refuse(self.request, 431, message, close=True)
+                    self.ready.append(self.request)
+
+    def _close_after_ready(self) -> None:
+        if self.ready:
+            self.ready[-1].close = True
+        else:
+            raise ConnectionAbortedError("protocol upgrade refused")
+
+    def _answer(self, request: _Request) -> bool:
+        """Answers one request; False when the connection is to close."""
+        if request.refusal:
+            status, message = request.refusal
+            payload = {"error": message}
+        else:
+            status, payload = self._call(request)
+        self._release(request)
+        keep = request.keep_alive and not request.close and not self.server.draining
+        self._send(_response(status, payload, keep))
+        if self.server.access_log:
+            logging.info("%s %d", request.url[:200], status)
+        self.server.api.stats.record(
+            f"rest:{request.endpoint}",
+            request.model,
+            str(status),
+            status == 200,
+            time.monotonic() - request.started,
+        )
+        return keep
+
+    def _call(self, request: _Request) -> tuple[int, dict]:
+        body = b"".join(request.chunks)
+        request.chunks = []
+        try:
+            return 200, request.handler(body)
+        except ServingError as e:
+            return e.http_status, {"error": e.message}
+        except RecursionError:
+            return 400, {"error": "The request JSON is nested too deeply."}
+        except Exception:  # noqa: BLE001 - a bug must not end the server.
+            logging.exception("Unexpected error answering a REST request.")
+            return 500, {"error": "Internal error; the server log has the details."}
+
+    def _release(self, request: _Request) -> None:
+        admission = self.server.admission
+        if request.admitted:
+            admission.requests.give()
+            request.admitted = False
+        if request.reserved:
+            admission.body_bytes.give(request.reserved)
+            request.reserved = 0
+
+    def _send(self, data: bytes) -> None:
+        self.sock.settimeout(self.server.limits.body_timeout_s)
+        self.sock.sendall(data)
+
+    def _linger(self) -> None:
+        """Reads and drops what a refused client still sends, for a while.
+
+        The reply to a body that was not read goes out before the client has
+        finished writing; closing at once would reset the connection and
+        could lose the reply. So the write side is closed and the rest is
+        read and dropped for up to LINGER_S seconds.
+        """
+        deadline = time.monotonic() + LINGER_S
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            while (left := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(left)
+                if not self.sock.recv(_BODY_RECV_BYTES):
+                    break
+        except OSError:
+            pass
 
 
-_PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
-_MAX_LINE = 65536  # as http.client
-_MAX_HEADERS = 100
+def _too_large(size: int, limits: Limits) -> str:
+    return (
+        f"The request body is {size} bytes or more; the limit is "
+        f"{limits.max_body_bytes} bytes (--max_body_bytes)."
+    )
 
 
-class _Headers(dict):
-    """Request headers by lower-cased name (the first of repeated ones)."""
-
-    def get(self, name: str, default=None):
-        return dict.get(self, name.lower(), default)
-
-    def __getitem__(self, name: str):
-        return dict.get(self, name.lower())
-
-    def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name.lower())
+def _busy(limit: str) -> str:
+    return f"The server is at its limit of {limit} (--max_{limit}); retry later."
 
 
-def _read_headers(rfile):
-    """The header block, as `_Headers`, or as the email parser's message when
-    any line is not a plain `Name: value` (folded lines, defects)."""
-    lines = []
-    while True:
-        line = rfile.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
-            raise http.client.LineTooLong("header line")
-        if line in (b"\r\n", b"\n", b""):
-            break
-        lines.append(line)
-        if len(lines) > _MAX_HEADERS:
-            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
-    headers = _Headers()
-    for line in lines:
-        name, colon, value = line.decode("iso-8859-1").partition(":")
-        if not colon or not name or name != name.strip() or name[0] in " \t":
-            text = b"".join(lines).decode("iso-8859-1")
-            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(text)
-        headers.setdefault(name.lower(), value.strip())
-    return headers
-
-
+_PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
 _date_cache = [0, ""]
 
 
-def _http_date() -> str:
-    """The Date header, formatted once per second."""
+def _response(status: int, payload: dict, keep_alive: bool) -> bytes:
+    body = json.dumps(payload).encode("utf-8")
     now = int(time.time())
-    if _date_cache[0] != now:
+    if _date_cache[0] != now:  # the Date header, formatted once per second
         _date_cache[:] = [now, email.utils.formatdate(now, usegmt=True)]
-    return _date_cache[1]
-
-
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True  # stop() waits for handlers itself, with a bound.
-    block_on_close = False
-    request_queue_size = 128  # the listen backlog (socketserver: 5)
-
-    def __init__(self, address, api: RestApi, auth_token: str, max_body_bytes: int):
-        self.api = api
-        self.access_log = logging.get_verbosity() >= 1
-        self.auth_token = auth_token
-        self.max_body_bytes = max_body_bytes
-        self.lock = threading.Lock()
-        self.handlers: set[_Handler] = set()
-        self.idle = threading.Condition(self.lock)
-        self.draining = False
-        super().__init__(address, _Handler)
-
-    def track(self, handler: _Handler, add: bool) -> None:
-        with self.lock:
-            if add:
-                self.handlers.add(handler)
-            else:
-                self.handlers.discard(handler)
-                self.idle.notify_all()
+    head = (
+        f"HTTP/1.1 {status} {_PHRASES.get(status, '')}\r\n"
+        f"Server: GardenModelServer/2\r\nDate: {_date_cache[1]}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    )
+    if status == 401:
+        head += "WWW-Authenticate: Bearer\r\n"
+    if not keep_alive:
+        head += "Connection: close\r\n"
+    return (head + "\r\n").encode("latin-1") + body
 
 
 class RestServer:
@@ -326,7 +421,9 @@ class RestServer:
         host: the address to bind; 127.0.0.1 by default.
         port: the TCP port; 0 picks a free one (see `port` after start).
         auth_token: when set, every request needs `Authorization: Bearer <token>`.
-        max_body_bytes: larger request bodies are refused with 413.
+        max_body_bytes: larger request bodies are refused with 413 (None: the
+            one in `limits`).
+        limits: connections, requests and bytes held at once, and deadlines.
     """
 
     def __init__(
@@ -335,44 +432,102 @@ class RestServer:
         host: str = "127.0.0.1",
         port: int = 8501,
         auth_token: str = "",
-        max_body_bytes: int = 64 << 20,
+        max_body_bytes: int | None = None,
+        limits: Limits | None = None,
     ):
-        self._httpd = _HTTPServer((host, port), api, auth_token, max_body_bytes)
+        limits = limits or Limits()
+        if max_body_bytes is not None:
+            limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
+        self.api = api
+        self.auth_token = auth_token
+        self.limits = limits
+        self.admission = Admission(limits)
+        self.access_log = logging.get_verbosity() >= 1
+        self.draining = False
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._connections: set[_Connection] = set()
+        self._socket = socket.create_server((host, port), backlog=128)
         self._thread: threading.Thread | None = None
+        api.stats.add_source("admission", self.admission.snapshot)
 
     @property
     def port(self) -> int:
-        return self._httpd.server_address[1]
+        return self._socket.getsockname()[1]
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="rest-accept", daemon=True
+            target=self._accept_loop, name="rest-accept", daemon=True
         )
         self._thread.start()
 
+    def _accept_loop(self) -> None:
+        while not self.draining:
+            try:
+                sock, _ = self._socket.accept()
+            except OSError:
+                if self.draining:
+                    return
+                time.sleep(0.01)  # e.g. out of file descriptors: back off, retry.
+                continue
+            if not self.admission.connections.take():
+                _refuse_connection(sock)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = _Connection(self, sock)
+            with self._lock:
+                self._connections.add(connection)
+            threading.Thread(
+                target=connection.run, name="rest-conn", daemon=True
+            ).start()
+
+    def connection_done(self, connection: _Connection) -> None:
+        self.admission.connections.give()
+        with self._lock:
+            self._connections.discard(connection)
+            self._done.notify_all()
+
     def stop(self, grace_s: float = 30.0) -> None:
         """Stops accepting, finishes in-flight requests, closes idle connections."""
-        httpd = self._httpd
-        if self._thread is None:  # never started
-            httpd.server_close()
-            return
-        httpd.shutdown()  # the accept loop ends; no new connections.
-        httpd.socket.close()
+        self.draining = True
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join()
+        self._socket.close()
         deadline = time.monotonic() + grace_s
-        with httpd.lock:
-            httpd.draining = True
-            while httpd.handlers and time.monotonic() < deadline:
-                for handler in httpd.handlers:
-                    if not handler.busy:  # idle keep-alive: wake its read.
+        with self._lock:
+            while self._connections and time.monotonic() < deadline:
+                for connection in self._connections:
+                    if not connection.busy:  # idle keep-alive: wake its read.
                         try:
-                            handler.connection.shutdown(socket.SHUT_RD)
+                            connection.sock.shutdown(socket.SHUT_RD)
                         except OSError:
                             pass
-                httpd.idle.wait(min(0.1, max(0.0, deadline - time.monotonic())))
-            left = len(httpd.handlers)
+                self._done.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+            left = len(self._connections)
         if left:
             logging.warning(
                 "%d REST connections were still busy after %.0f s.", left, grace_s
             )
-        if self._thread is not None:
-            self._thread.join()
+
+
+_OVER_CONNECTIONS = _response(503, {"error": _busy("connections")}, keep_alive=False)
+
+
+def _refuse_connection(sock: socket.socket) -> None:
+    """503 to a connection over --max_connections, without a thread for it."""
+    try:
+        sock.setblocking(False)
+        try:
+            sock.recv(_RECV_BYTES)  # what already arrived, so closing does not reset
+        except OSError:
+            pass
+        sock.send(_OVER_CONNECTIONS)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        sock.close()

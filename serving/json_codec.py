@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from serving.numeric_json import NumericText
+from serving.request_limits import ElementBudget, RequestLimits
 from serving.serving_error import invalid
 from serving.signature import Signature, dtype_text
 
@@ -91,12 +92,12 @@ def _string_array(value, field: str) -> np.ndarray:
     return object_array(flat).reshape(shape)
 
 
-def _fast_array(value, dtype: np.dtype) -> np.ndarray | None:
+def _fast_array(value, dtype: np.dtype, check_shape) -> np.ndarray | None:
     """numpy's reading of a `NumericText` (or a list of them), else None."""
     if isinstance(value, NumericText):
-        return value.to_array(dtype)
+        return value.to_array(dtype, check_shape)
     if isinstance(value, list) and value and isinstance(value[0], NumericText):
-        parts = [_fast_array(item, dtype) for item in value]
+        parts = [_fast_array(item, dtype, check_shape) for item in value]
         if all(p is not None for p in parts) and len({p.shape for p in parts}) == 1:
             return np.stack(parts)
     return None
@@ -132,16 +133,43 @@ class _Target:
 _target = functools.cache(_Target)
 
 
-def to_array(value, dtype: tf.DType, field: str) -> np.ndarray:
-    """One JSON value -> an array of `dtype`, or INVALID_ARGUMENT naming `field`."""
+def _declared_shape(value) -> list[int]:
+    """The shape nested lists declare, read along their first elements."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def to_array(
+    value, dtype: tf.DType, field: str, budget: ElementBudget | None = None
+) -> np.ndarray:
+    """One JSON value -> an array of `dtype`, or INVALID_ARGUMENT naming `field`.
+
+    `budget` counts the declared elements before the array is built
+    (`--max_tensor_elements`); None: no limit.
+    """
     target = _target(dtype)
+    take = (lambda shape: budget.take(shape, field)) if budget else None
     if target.string:
-        return _string_array(plain(value, field), field)
+        array = _string_array(plain(value, field), field)
+        if take:
+            take(array.shape)
+        return array
     expected = target.text
-    array = None if target.bool else _fast_array(value, target.numpy)
+    used = budget.used if budget else 0
+    array = None if target.bool else _fast_array(value, target.numpy, take)
     try:
         if array is None:
-            array = np.asarray(plain(value, field))
+            if budget:
+                budget.used = used  # what the fast path counted is read again
+            value = plain(value, field)
+            if take:
+                take(_declared_shape(value))
+            array = np.asarray(value)
     except (ValueError, OverflowError) as e:
         raise invalid(f"{field}: cannot read as a {expected} tensor ({e}).") from None
     kind = array.dtype.kind
@@ -175,14 +203,20 @@ def to_array(value, dtype: tf.DType, field: str) -> np.ndarray:
     return array.astype(target.numpy)
 
 
-def decode_request(body, signature_of) -> tuple[str, dict[str, np.ndarray], bool]:
+def decode_request(
+    body, signature_of, limits: RequestLimits | None = None
+) -> tuple[str, dict[str, np.ndarray], bool]:
     """Parses a predict body; returns (signature_name, arrays, row_format).
 
     Args:
         body: the parsed JSON object.
         signature_of: maps a signature name to its `Signature` (raising
             INVALID_ARGUMENT for an unknown name).
+        limits: the server's `RequestLimits` (tensor elements, checked while
+            decoding; image pixels of DT_STRING inputs, checked after);
+            None: the defaults.
     """
+    limits = limits or RequestLimits()
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
     for key in body:
@@ -199,11 +233,13 @@ def decode_request(body, signature_of) -> tuple[str, dict[str, np.ndarray], bool
             'Set exactly one of "instances" (row format) or "inputs" (columnar).'
         )
     signature = signature_of(name)
+    budget = limits.budget()
     if "instances" in body:
-        arrays = _decode_rows(body["instances"], signature)
+        arrays = _decode_rows(body["instances"], signature, budget)
     else:
-        arrays = _decode_columns(body["inputs"], signature)
+        arrays = _decode_columns(body["inputs"], signature, budget)
     signature.check_inputs(arrays)
+    limits.check_strings(arrays, "instances" if "instances" in body else "inputs")
     return signature.name, arrays, "instances" in body
 
 
@@ -211,18 +247,20 @@ def _named(value) -> bool:
     return isinstance(value, dict) and not is_b64(value)
 
 
-def _decode_rows(instances, signature: Signature) -> dict[str, np.ndarray]:
+def _decode_rows(instances, signature: Signature, budget) -> dict[str, np.ndarray]:
     if isinstance(instances, NumericText):  # a long list of numbers
         if len(signature.inputs) == 1:
             ((key, spec),) = signature.inputs.items()
-            return {key: to_array(instances, spec.dtype, f"instances ({key!r})")}
+            return {
+                key: to_array(instances, spec.dtype, f"instances ({key!r})", budget)
+            }
         instances = plain(instances, "instances")
     if not isinstance(instances, list) or not instances:
         raise invalid('"instances" must be a non-empty list (one entry per example).')
     single = len(signature.inputs) == 1
     if single and not _named(instances[0]):
         ((key, spec),) = signature.inputs.items()
-        return {key: to_array(instances, spec.dtype, f"instances ({key!r})")}
+        return {key: to_array(instances, spec.dtype, f"instances ({key!r})", budget)}
     columns: dict[str, list] = {}
     for index, instance in enumerate(instances):
         if not _named(instance):
@@ -239,15 +277,15 @@ def _decode_rows(instances, signature: Signature) -> dict[str, np.ndarray]:
         for key, value in instance.items():
             columns.setdefault(key, []).append(value)
     return {
-        key: to_array(values, _dtype(signature, key), f"instances[*][{key!r}]")
+        key: to_array(values, _dtype(signature, key), f"instances[*][{key!r}]", budget)
         for key, values in columns.items()
     }
 
 
-def _decode_columns(inputs, signature: Signature) -> dict[str, np.ndarray]:
+def _decode_columns(inputs, signature: Signature, budget) -> dict[str, np.ndarray]:
     if _named(inputs):
         return {
-            key: to_array(value, _dtype(signature, key), f"inputs[{key!r}]")
+            key: to_array(value, _dtype(signature, key), f"inputs[{key!r}]", budget)
             for key, value in inputs.items()
         }
     if len(signature.inputs) != 1:
@@ -256,7 +294,7 @@ def _decode_columns(inputs, signature: Signature) -> dict[str, np.ndarray]:
             f"{signature.name!r} has inputs {', '.join(signature.inputs)}."
         )
     ((key, spec),) = signature.inputs.items()
-    return {key: to_array(inputs, spec.dtype, f"inputs ({key!r})")}
+    return {key: to_array(inputs, spec.dtype, f"inputs ({key!r})", budget)}
 
 
 def _dtype(signature: Signature, key: str) -> tf.DType:

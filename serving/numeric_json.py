@@ -45,8 +45,12 @@ class NumericText:
     def __init__(self, text: str):
         self.text = text
 
-    def to_array(self, dtype: np.dtype) -> np.ndarray | None:
-        """The array, or None when the fast path cannot be sure (use json)."""
+    def to_array(self, dtype: np.dtype, check_shape=None) -> np.ndarray | None:
+        """The array, or None when the fast path cannot be sure (use json).
+
+        `check_shape(shape)`, when given, sees the shape before any value is
+        read and may raise (the server's `--max_tensor_elements`).
+        """
         dtype = np.dtype(dtype)
         if dtype.kind not in "iuf":
             return None
@@ -58,6 +62,8 @@ class NumericText:
         shape = _checked_shape(skeleton)
         if shape is None:
             return None
+        if check_shape is not None:
+            check_shape(shape)
         values = _integers(data, classes, math.prod(shape))
         if values is None:
             return None

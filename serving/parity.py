@@ -11,6 +11,14 @@ The same validation examples (`task.serving_examples`) go through
 - each .tflite file with the LiteRT interpreter, and `model.onnx` with
   onnxruntime, compared with the task's `tflite_signature` function.
 
+Signatures agree with each other: the same images through every SavedModel
+signature (uint8, PNG bytes, `tf.Example`s) are also compared with the first
+signature's Keras function (the export's default) on those images, and so is
+the `tflite_signature` function when a .tflite or ONNX file was run, under
+the `saved_model` tolerance (`signature_agreement` in the report, its
+`reference` naming that first signature). A signature that preprocesses
+differently (e.g. skips the evaluation crop) fails there.
+
 What is measured and what each artifact must meet is the task's choice,
 through its parity hooks (`official/core/parity_measures.py`, applied here):
 `measures(reference, candidate, labels)` gives the numbers per artifact,
@@ -143,15 +151,21 @@ def check_parity(
         onnx_file: a `model.onnx` to run with onnxruntime, or None.
 
     Returns:
-        `{"num_examples", "reference", "artifacts": {name: result}, "passed"}`;
-        `passed` is True when every artifact meets its tolerance.
+        `{"num_examples", "reference", "artifacts": {name: result},
+        "signature_agreement": {"reference": name, "results": {signature:
+        result}}, "passed"}`; `passed` is True when every artifact meets its
+        tolerance and every signature (and the `tflite_signature` function,
+        when a file made from it was run) agrees with the first signature on
+        the same images.
     """
     reference = run_function(tflite_fn, images)
     report: dict[str, Any] = {
         "num_examples": len(images),
         "reference": {"name": "keras", **reference_measures(reference, labels)},
         "artifacts": {},
+        "signature_agreement": {"reference": None, "results": {}},
     }
+    agreement = report["signature_agreement"]
 
     def add(name: str, kind: str, tolerance_kind: str, expected, outputs) -> None:
         result = compare(
@@ -181,6 +195,15 @@ def check_parity(
                 keras_outputs,
                 saved,
             )
+            if agreement["reference"] is None:
+                agreement["reference"], anchor = name, keras_outputs
+            agreement["results"][name] = _agreement(
+                anchor, saved, labels, tolerance_for("saved_model"), measures
+            )
+    if agreement["reference"] is not None and (tflite_files or onnx_file):
+        agreement["results"]["tflite_signature"] = _agreement(
+            anchor, reference, labels, tolerance_for("saved_model"), measures
+        )
     for quantization, path in (tflite_files or {}).items():
         input_name = _tflite_input_name(path)
         outputs = tflite_export.run(path, {input_name: images})
@@ -196,8 +219,40 @@ def check_parity(
 
         outputs = onnx_export.run(onnx_file, images)
         add(os.path.basename(onnx_file), "onnx", "onnx", reference, outputs)
-    report["passed"] = all(r["passed"] for r in report["artifacts"].values())
+    report["passed"] = all(
+        r["passed"]
+        for r in [
+            *report["artifacts"].values(),
+            *agreement["results"].values(),
+        ]
+    )
     return report
+
+
+def _agreement(
+    reference: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    tolerance: parity_measures.ParityTolerance,
+    measures: Measures,
+) -> dict[str, Any]:
+    """A signature's outputs against the `tflite_signature` function's."""
+    differ = sorted(
+        key
+        for key, value in reference.items()
+        if key not in outputs or np.shape(outputs[key]) != np.shape(value)
+    )
+    if differ:  # Another kind of output: nothing to compare.
+        return {
+            "compared": False,
+            "reason": f"outputs {differ} are missing or shaped differently",
+            "failures": [],
+            "passed": True,
+        }
+    return {
+        "compared": True,
+        **compare(reference, outputs, labels, tolerance, measures),
+    }
 
 
 def _call_signature(signature: Callable, input_name: str, x: tf.Tensor) -> dict:
@@ -227,6 +282,11 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(
             f"  {name:30s} {'ok' if result['passed'] else 'FAILED':6s} {values}"
         )
+    results = (report.get("signature_agreement") or {}).get("results", {})
+    failed = [name for name, result in results.items() if not result["passed"]]
+    if results:
+        agreed = "FAILED: " + ", ".join(failed) if failed else "ok"
+        lines.append(f"  {'signatures agree':30s} {agreed}")
     return "\n".join(lines)
 
 
@@ -237,10 +297,17 @@ def _short(value: Any) -> str:
 
 
 def failure_summary(report: Mapping[str, Any]) -> str:
-    """One line per failing artifact, for the error message."""
+    """One line per failing artifact or signature, for the error message."""
     lines = [
         f"{name}: {'; '.join(result['failures'])}"
         for name, result in report["artifacts"].items()
+        if not result["passed"]
+    ]
+    agreement = report.get("signature_agreement") or {"results": {}}
+    lines += [
+        f"signature {name} vs {agreement['reference']} on the same images "
+        f"(preprocessing differs?): {'; '.join(result['failures'])}"
+        for name, result in agreement["results"].items()
         if not result["passed"]
     ]
     return "\n".join(lines)

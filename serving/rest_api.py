@@ -11,6 +11,7 @@ Endpoints (https://www.tensorflow.org/tfx/serving/api_rest), where
     POST /v1/models/NAME:predict     row ("instances") or columnar ("inputs")
                                      JSON, see `serving/json_codec.py`
     POST /v1/models/NAME:classify    tf.Example JSON, see `serving/classify.py`
+    POST /v1/models/NAME:regress     the same body; {"result": [value, ...]}
     GET  /monitoring/stats           counts and latencies, see `serving/stats.py`
 
 Every error is `{"error": "message"}` with the HTTP status TF Serving uses
@@ -32,6 +33,7 @@ from google.protobuf import json_format
 from serving import classify, json_codec, numeric_json
 from serving.batching import BatchScheduler
 from serving.model_manager import ModelManager
+from serving.request_limits import RequestLimits
 from serving.serving_error import ServingError, invalid, not_found
 from serving.stats import ServerStats
 
@@ -40,7 +42,12 @@ _MODEL_PATH = re.compile(
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<tail>/metadata|:[A-Za-z]+)?$"
 )
-VERBS = ("predict", "classify")
+VERBS = ("predict", "classify", "regress")
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """`text` for an error message: long input is cut, not echoed whole."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _message_to_dict(message) -> dict:
@@ -110,6 +117,8 @@ class RestApi:
         scheduler: runs (and batches) the model calls.
         stats: where each request is recorded.
         timeout_s: the longest a predict or classify call may take.
+        request_limits: tensor elements and image pixels per request
+            (`serving/request_limits.py`); None: the defaults.
     """
 
     def __init__(
@@ -118,7 +127,9 @@ class RestApi:
         scheduler: BatchScheduler,
         stats: ServerStats,
         timeout_s: float = 30.0,
+        request_limits: RequestLimits | None = None,
     ):
+        self.request_limits = request_limits or RequestLimits()
         self.manager = manager
         self.scheduler = scheduler
         self.stats = stats
@@ -134,18 +145,20 @@ class RestApi:
         match = _MODEL_PATH.match(path)
         if not match:
             raise not_found(
-                f"Malformed request: {method} {path}. Valid paths: "
-                f"/v1/models/NAME[/versions/V|/labels/L][/metadata|:predict|:classify] "
+                f"Malformed request: {method} {_clip(path)}. Valid paths: "
+                f"/v1/models/NAME[/versions/V|/labels/L][/metadata|:predict|:classify|:regress] "
                 f"and /monitoring/stats."
             )
         name = urllib.parse.unquote(match["name"])
         label = urllib.parse.unquote(match["label"]) if match["label"] else None
         version = None
         if match["version"] is not None:
-            if not match["version"].isdigit():
+            digits = match["version"]
+            ascii_digits = digits.isascii() and digits.isdigit()
+            if not ascii_digits or len(digits) > 19 or int(digits) >= 2**63:
                 raise invalid(
-                    f"Version must be a non-negative integer; received "
-                    f"{match['version']!r}."
+                    f"Version must be an integer in [0, 2**63); received "
+                    f"{_clip(digits)!r}."
                 )
             version = int(match["version"])
         tail = match["tail"] or ""
@@ -154,13 +167,17 @@ class RestApi:
             if verb not in VERBS:
                 raise ServingError(
                     "UNIMPLEMENTED",
-                    f"Unsupported method :{verb}. Supported: "
+                    f"Unsupported method :{_clip(verb)}. Supported: "
                     + ", ".join(f":{v}" for v in VERBS)
                     + ".",
                 )
             if method != "POST":
                 raise ServingError("INVALID_ARGUMENT", f"Use POST for :{verb}.", 405)
-            run = self._predict if verb == "predict" else self._classify
+            run = {
+                "predict": self._predict,
+                "classify": self._classify,
+                "regress": self._regress,
+            }[verb]
             return verb, lambda body: run(name, version, label, body), name
         if method != "GET":
             raise ServingError("INVALID_ARGUMENT", f"Use GET for {path}.", 405)
@@ -180,7 +197,7 @@ class RestApi:
         loaded = self.manager.get(name, version, label)
         request = parse_json(body, fast_numbers=True)
         signature_name, arrays, rows = json_codec.decode_request(
-            request, loaded.signature
+            request, loaded.signature, self.request_limits
         )
         outputs = self.scheduler.run(
             loaded.signatures[signature_name], arrays, self.timeout_s
@@ -189,11 +206,25 @@ class RestApi:
 
     def _classify(self, name, version, label, body: bytes) -> dict:
         loaded = self.manager.get(name, version, label)
-        signature_name, examples = classify.examples_from_json(parse_json(body))
+        signature_name, examples = classify.examples_from_json(
+            parse_json(body), self.request_limits
+        )
         signature = classify.classify_signature(loaded, signature_name)
+        outputs = self._run_examples(signature, examples)
+        result = classify.classifications(loaded, signature, outputs)
+        return {"result": [[[label, score] for label, score in row] for row in result]}
+
+    def _regress(self, name, version, label, body: bytes) -> dict:
+        loaded = self.manager.get(name, version, label)
+        signature_name, examples = classify.examples_from_json(
+            parse_json(body), self.request_limits
+        )
+        signature = classify.regress_signature(loaded, signature_name)
+        outputs = self._run_examples(signature, examples)
+        return {"result": classify.regressions(signature, outputs)}
+
+    def _run_examples(self, signature, examples: list[bytes]) -> dict:
         (key,) = signature.inputs
         arrays = {key: json_codec.object_array(examples)}
         signature.check_inputs(arrays)
-        outputs = self.scheduler.run(signature, arrays, self.timeout_s)
-        result = classify.classifications(loaded, signature, outputs)
-        return {"result": [[[label, score] for label, score in row] for row in result]}
+        return self.scheduler.run(signature, arrays, self.timeout_s)

@@ -2,9 +2,12 @@
 
 `tf.saved_model.save` on a Keras 3 model loses input names and dtypes, so the
 SavedModel is written with `keras.export.ExportArchive`: the model is tracked
-(its variables are saved once) and each signature is an endpoint with an
+and each signature is an endpoint with an
 explicit `input_signature` of named `tf.TensorSpec`s. Each endpoint returns a
-dict, whose keys become the signature's output names.
+dict, whose keys become the signature's output names. Each variable is stored
+once in `variables/` (`_store_variables_once`): left alone, the archive saves
+the Keras variables `track` lists and, again, the `tf.Variable`s the endpoints
+capture, doubling the SavedModel's size.
 
 While the SavedModel is written, TensorFlow's INFO notice that a signature's
 input `resource` "will be renamed" is dropped: that input is a captured
@@ -127,13 +130,40 @@ def write_saved_model(
         endpoints[SERVING_DEFAULT] = signatures[default]
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(model)  # Also finds lookup tables (TrackableResources).
     for name, (fn, input_signature) in endpoints.items():
         check_input_signature(name, input_signature)
         archive.add_endpoint(name, fn, input_signature=list(input_signature))
+    _store_variables_once(archive, model)
     with _without_captured_resource_renames():
         archive.write_out(path, verbose=False)
     return list(endpoints)
+
+
+def _backing_variable(variable: keras.Variable) -> tf.Variable | keras.Variable:
+    """The `tf.Variable` a Keras 3 (TensorFlow backend) variable holds."""
+    value = variable.value  # Outside an autocast scope: the tf.Variable itself.
+    return value if isinstance(value, tf.Variable) else variable
+
+
+def _store_variables_once(archive: keras.export.ExportArchive, model: keras.Model):
+    """Points the archive's variable collections at the backing `tf.Variable`s.
+
+    `track(model)` lists the model's Keras variables (each a trackable object
+    of its own, saved as such) and `write_out` lists the `tf.Variable`s the
+    endpoints capture, in `_all_variables`: the same weights twice in
+    `variables/`. With both lists holding the same `tf.Variable` objects the
+    checkpoint stores each once; the reloaded SavedModel keeps its
+    `variables`, `trainable_variables` and `non_trainable_variables`.
+    """
+    for name, variables in (
+        ("variables", model.variables),
+        ("trainable_variables", model.trainable_variables),
+        ("non_trainable_variables", model.non_trainable_variables),
+    ):
+        archive.add_variable_collection(
+            name, [_backing_variable(v) for v in variables]
+        )
 
 
 def write_labels(saved_model_dir: str, class_names: Sequence[str]) -> str:

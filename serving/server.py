@@ -21,9 +21,15 @@ default, not every interface); `--rest_api_port` defaults to 8501 (TF Serving:
 0, off); batching is on by default (`--enable_batching`, `--max_batch_size`,
 `--batch_timeout_micros`, `--num_batch_threads` replace its
 `--batching_parameters_file`); `--auth_token` adds bearer-token auth and
-`--max_body_bytes` a request size limit; `--port=-1` / `--rest_api_port=-1`
-bind a free port, named in the start-up line ("Serving NAMES on REST
-http://HOST:PORT and gRPC HOST:PORT."). SIGTERM or SIGINT stops accepting,
+`--max_body_bytes` a request size limit (413); `--max_connections`,
+`--max_requests_in_flight` and `--max_body_bytes_in_flight` bound what the REST
+server holds at once (503 beyond), `--header_timeout_s`, `--body_timeout_s` and
+`--idle_timeout_s` how long a client may take (`serving/admission.py`);
+`--max_tensor_elements` and `--max_image_pixels` bound what one request may
+make the server allocate, checked before allocating
+(`serving/request_limits.py`); `--port=-1` / `--rest_api_port=-1` bind a free
+port, named in the start-up line ("Serving NAMES on REST http://HOST:PORT and
+gRPC HOST:PORT."). SIGTERM or SIGINT stops accepting,
 finishes the requests in flight and exits 0.
 
 This module and every `serving` module it imports use only TensorFlow, numpy,
@@ -39,6 +45,7 @@ import os
 # and errors (a broken CUDA setup among them) still show.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
+import dataclasses  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -46,10 +53,12 @@ import threading  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from serving import model_config  # noqa: E402
+from serving.admission import Limits  # noqa: E402
 from serving.batching import BatchScheduler  # noqa: E402
 from serving.http_server import RestServer  # noqa: E402
 from serving.model_config import ModelConfig  # noqa: E402
 from serving.model_manager import ModelManager  # noqa: E402
+from serving.request_limits import RequestLimits  # noqa: E402
 from serving.rest_api import RestApi  # noqa: E402
 from serving.stats import ServerStats  # noqa: E402
 
@@ -95,9 +104,14 @@ class ModelServer:
         batch_timeout_micros: how long a batch may wait to fill.
         num_batch_threads: model calls running at once; None: min(4, CPUs + 1)
             (`default_batch_threads`).
-        max_body_bytes: the largest REST body / gRPC message.
+        max_body_bytes: the largest REST body / gRPC message (None: the one in
+            `limits`, 64 MiB by default).
         rest_api_timeout_in_ms: the longest a model call may take.
         file_system_poll_wait_seconds: seconds between version polls (0: once).
+        limits: the REST server's connection, request, body-byte and deadline
+            bounds (`serving/admission.py`); `max_body_bytes` overrides its own.
+        request_limits: tensor elements and image pixels per request, checked
+            before allocating (`serving/request_limits.py`); None: defaults.
     """
 
     def __init__(
@@ -110,9 +124,11 @@ class ModelServer:
         max_batch_size: int = 32,
         batch_timeout_micros: int = 0,
         num_batch_threads: int | None = None,
-        max_body_bytes: int = 64 << 20,
+        max_body_bytes: int | None = None,
         rest_api_timeout_in_ms: int = 30000,
         file_system_poll_wait_seconds: float = 1.0,
+        limits: Limits | None = None,
+        request_limits: RequestLimits | None = None,
     ):
         if rest_api_port is None and grpc_port is None:
             raise ValueError(
@@ -120,6 +136,10 @@ class ModelServer:
             )
         if grpc_port is not None and not grpc_available():
             raise ImportError(GRPC_MISSING)
+        limits = limits or Limits()
+        if max_body_bytes is not None:
+            limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
+        limits.validate()
         self.stats = ServerStats()
         self.manager = ModelManager(models, file_system_poll_wait_seconds)
         self._options = dict(
@@ -127,8 +147,10 @@ class ModelServer:
             rest_api_port=rest_api_port,
             grpc_port=grpc_port,
             auth_token=auth_token,
-            max_body_bytes=max_body_bytes,
+            max_body_bytes=limits.max_body_bytes,
             timeout_s=rest_api_timeout_in_ms / 1000,
+            limits=limits,
+            request_limits=request_limits or RequestLimits(),
         )
         self._batching = dict(
             max_batch_size=max_batch_size,
@@ -157,7 +179,11 @@ class ModelServer:
         try:
             if options["rest_api_port"] is not None:
                 api = RestApi(
-                    self.manager, self.scheduler, self.stats, options["timeout_s"]
+                    self.manager,
+                    self.scheduler,
+                    self.stats,
+                    options["timeout_s"],
+                    request_limits=options["request_limits"],
                 )
                 self.rest = RestServer(
                     api,
@@ -165,6 +191,7 @@ class ModelServer:
                     options["rest_api_port"],
                     options["auth_token"],
                     options["max_body_bytes"],
+                    options["limits"],
                 )
             if options["grpc_port"] is not None:
                 from serving.grpc_api import GrpcServer
@@ -178,6 +205,7 @@ class ModelServer:
                     options["auth_token"],
                     options["max_body_bytes"],
                     options["timeout_s"],
+                    request_limits=options["request_limits"],
                 )
         except Exception:
             self.stop()
@@ -282,6 +310,62 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
         "max_body_bytes", 64 << 20, "Largest request body (413 above).", flag_values=fv
     )
     flags.DEFINE_integer(
+        "max_tensor_elements",
+        RequestLimits.max_tensor_elements,
+        "Most tensor elements one request's inputs may declare together, "
+        "checked before anything is allocated (400 / INVALID_ARGUMENT above); "
+        "0: no limit.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "max_image_pixels",
+        RequestLimits.max_image_pixels,
+        "Most pixels (width x height, read from the header) an encoded image "
+        "in a string input or tf.Example may declare, checked before the "
+        "model decodes it (400 / INVALID_ARGUMENT above); 0: no limit.",
+        flag_values=fv,
+    )
+    limits = Limits()
+    flags.DEFINE_integer(
+        "max_connections",
+        limits.max_connections,
+        "Open REST connections; one more is answered 503 and closed.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "max_requests_in_flight",
+        limits.max_requests_in_flight,
+        "REST requests being read or answered at once; more are answered 503.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "max_body_bytes_in_flight",
+        limits.max_body_bytes_in_flight,
+        "Request body bytes held at once by all REST requests; a body that "
+        "does not fit is answered 503.",
+        flag_values=fv,
+    )
+    flags.DEFINE_float(
+        "header_timeout_s",
+        limits.header_timeout_s,
+        "Seconds for a client to send a request's headers (from its first byte); "
+        "a slower one is disconnected.",
+        flag_values=fv,
+    )
+    flags.DEFINE_float(
+        "body_timeout_s",
+        limits.body_timeout_s,
+        "Seconds for a client to send a request body after its headers; "
+        "a slower one gets 408 and is disconnected.",
+        flag_values=fv,
+    )
+    flags.DEFINE_float(
+        "idle_timeout_s",
+        limits.idle_timeout_s,
+        "Seconds an idle keep-alive REST connection stays open.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
         "tensorflow_intra_op_parallelism",
         0,
         "Threads per op; 0: TF's choice.",
@@ -337,7 +421,33 @@ def server_from_flags(fv: flags.FlagValues = FLAGS) -> ModelServer:
         max_body_bytes=fv.max_body_bytes,
         rest_api_timeout_in_ms=fv.rest_api_timeout_in_ms,
         file_system_poll_wait_seconds=fv.file_system_poll_wait_seconds,
+        limits=limits_from_flags(fv),
+        request_limits=request_limits_from_flags(fv),
     )
+
+
+def request_limits_from_flags(fv: flags.FlagValues = FLAGS) -> RequestLimits:
+    try:
+        return RequestLimits(fv.max_tensor_elements, fv.max_image_pixels)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+
+
+def limits_from_flags(fv: flags.FlagValues = FLAGS) -> Limits:
+    limits = Limits(
+        max_connections=fv.max_connections,
+        max_requests_in_flight=fv.max_requests_in_flight,
+        max_body_bytes=fv.max_body_bytes,
+        max_body_bytes_in_flight=fv.max_body_bytes_in_flight,
+        header_timeout_s=fv.header_timeout_s,
+        body_timeout_s=fv.body_timeout_s,
+        idle_timeout_s=fv.idle_timeout_s,
+    )
+    try:
+        limits.validate()
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    return limits
 
 
 def main(argv: list[str], fv: flags.FlagValues = FLAGS) -> int:

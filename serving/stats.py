@@ -67,6 +67,11 @@ class ServerStats:
         self._models: dict[str, collections.Counter] = {}
         self._batches = collections.Counter()
         self._max_rows = 0
+        self._sources: dict = {}
+
+    def add_source(self, name: str, snapshot) -> None:
+        """Adds `name: snapshot()` to every `snapshot()` (e.g. admission counts)."""
+        self._sources[name] = snapshot
 
     def record(
         self, endpoint: str, model: str | None, status: str, ok: bool, seconds: float
@@ -124,4 +129,5 @@ class ServerStats:
             "endpoints": endpoints,
             "models": models,
             "batching": batching,
+            **{name: source() for name, source in self._sources.items()},
         }

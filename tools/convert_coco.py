@@ -19,7 +19,7 @@ Skipped and counted: annotations with an empty or out-of-image box, and
 images whose file is missing, unreadable or of another size than the JSON
 says (listed). Images without annotations are written (no objects).
 Also written: `label_map.pbtxt` (the Object Detection API's label map) and
-`PREFIX-summary.json`.
+`summary-PREFIX.json`.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ skipped and listed, non-JPEG/PNG content is re-encoded as JPEG. Examples are
 shuffled (seeded) and spread round-robin over the shards.
 
 Written to `output_dir`: `PREFIX-0000i-of-0000N.tfrecord`, `labels.txt`
-(class names, one per line, line i = label i) and `PREFIX-summary.json`
-(counts per class, converted and skipped files). Features:
+(class names, one per line, line i = label i) and `summary-PREFIX.json`
+(counts per class, converted and skipped files; named so that the glob
+`PREFIX-*` matches only the shards). Features:
 `image/encoded`, `image/format`, `image/class/label`, `image/class/text`,
 `image/height`, `image/width`, `image/filename` (relative to `input_dir`).
-Train with `task.train_data.input_path=OUTPUT_DIR/train-*.tfrecord`.
+Train with `task.train_data.input_path=OUTPUT_DIR/train-*` (or
+`OUTPUT_DIR/train-*.tfrecord`).
 """
 
 from __future__ import annotations

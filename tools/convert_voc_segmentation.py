@@ -15,7 +15,7 @@ Features: `image/encoded`, `image/format`, `image/height`, `image/width`,
 `image/segmentation/class/encoded` (single-channel PNG of class indices),
 `image/segmentation/class/format` ("png"). Images with a missing or
 unreadable file, or whose mask size differs from the image, are skipped and
-listed in `PREFIX-summary.json`, which also counts the images containing each
+listed in `summary-PREFIX.json`, which also counts the images containing each
 class index.
 """
 

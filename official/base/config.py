@@ -45,6 +45,79 @@ class ConfigError(ValueError):
     """A config that cannot run as given; the message names the key to set."""
 
 
+# Characters of a received value quoted in an error message.
+MAX_QUOTED = 200
+
+
+def shorten(text: str, limit: int = MAX_QUOTED) -> str:
+    """`text` cut after `limit` characters, saying how long it was.
+
+    Example:
+    ```python
+    from official.base.config import quote, shorten
+    assert shorten("abcdef", limit=3) == "abc… (6 characters)"
+    assert quote("abc") == "'abc'"
+    assert quote("x" * 1000, limit=5) == "'xxxx… (1002 characters)"
+    ```
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def quote(value: Any, limit: int = MAX_QUOTED) -> str:
+    """`repr(value)` for an error message, cut after `limit` characters."""
+    return shorten(repr(value), limit)
+
+
+class NoAliasSafeLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses aliases (`*name`, and so `<<: *name`).
+
+    A few nested aliases expand exponentially ("billion laughs"): 400 bytes
+    can make a value whose printing takes minutes. Configs here never need
+    them, so the first alias fails, naming its line. Anchors alone are
+    harmless and accepted.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"found the alias *{shorten(event.anchor, 40)}; YAML aliases "
+                "are not allowed in configs (nested ones expand exponentially), "
+                "write the value out instead",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def yaml_error_line(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where, no source snippet."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        where = error.problem_mark or error.context_mark
+        text = "; ".join(part for part in (error.context, error.problem) if part)
+        if where is not None:
+            text += f" (line {where.line + 1}, column {where.column + 1})"
+    else:
+        text = str(error)
+    return shorten(" ".join(text.split()), 2 * MAX_QUOTED)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parses config YAML with `NoAliasSafeLoader`.
+
+    Raises:
+        ValueError: one line starting with `source` (e.g. "Config file
+            'a.yaml'") on invalid YAML or an alias.
+    """
+    try:
+        return yaml.load(text, Loader=NoAliasSafeLoader)  # A SafeLoader.
+    except yaml.YAMLError as e:
+        raise ValueError(f"{source}: {yaml_error_line(e)}.") from None
+
+
 def _type_name(hint: Any) -> str:
     if isinstance(hint, type):
         return hint.__name__
@@ -57,9 +130,9 @@ def _join(where: str, key: str) -> str:
 
 def _unknown_key_error(key: str, where: str, valid: list[str]) -> KeyError:
     hint = did_you_mean(key, valid)
-    scope = f"under {where!r}" if where else "at the top level"
+    scope = f"under {quote(where)}" if where else "at the top level"
     return KeyError(
-        f"Unknown config key {_join(where, key)!r}.{hint} Valid keys {scope}: "
+        f"Unknown config key {quote(_join(where, key))}.{hint} Valid keys {scope}: "
         f"{', '.join(sorted(valid))}."
     )
 
@@ -72,7 +145,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     def fail() -> TypeError:
         return TypeError(
             f"Config key {key!r} expects {_type_name(hint)}, received "
-            f"{type(value).__name__} {value!r}."
+            f"{type(value).__name__} {quote(value)}."
         )
 
     if hint is Any:
@@ -171,7 +244,7 @@ class Config:
         if not isinstance(values, dict):
             raise TypeError(
                 f"Config {where or '(top level)'!r} expects a mapping, received "
-                f"{type(values).__name__} {values!r}."
+                f"{type(values).__name__} {quote(values)}."
             )
         names = self.field_names()
         hints = self._hints()
@@ -198,7 +271,11 @@ class Config:
     def override_dotted(self, items: dict[str, Any]) -> None:
         """Applies `{"a.b.c": value}` overrides; string values go through YAML."""
         for dotted, raw in items.items():
-            value = yaml.safe_load(raw) if isinstance(raw, str) else raw
+            value = (
+                load_yaml(raw, f"--params_override value of {quote(dotted)}")
+                if isinstance(raw, str)
+                else raw
+            )
             parts = dotted.split(".")
             node: Any = self
             where = ""
@@ -211,8 +288,8 @@ class Config:
                     node = node.setdefault(part, {})
                 else:
                     raise KeyError(
-                        f"Config key {_join(where, part)!r} cannot be set: "
-                        f"{where!r} is a {type(node).__name__}, not a config."
+                        f"Config key {quote(_join(where, part))} cannot be set: "
+                        f"{quote(where)} is a {type(node).__name__}, not a config."
                     )
                 where = _join(where, part)
             last = parts[-1]
@@ -222,7 +299,7 @@ class Config:
                 node[last] = value
             else:
                 raise KeyError(
-                    f"Config key {dotted!r} cannot be set: {where!r} is a "
+                    f"Config key {quote(dotted)} cannot be set: {quote(where)} is a "
                     f"{type(node).__name__}, not a config."
                 )
 
@@ -253,17 +330,17 @@ def parse_params_override(text: str) -> dict[str, str]:
     """
     items: dict[str, str] = {}
     depth = 0
-    quote = ""
+    in_quote = ""
     current = ""
     pieces = []
     for ch in text:
-        if quote:
+        if in_quote:
             current += ch
-            if ch == quote:
-                quote = ""
+            if ch == in_quote:
+                in_quote = ""
             continue
         if ch in "\"'":
-            quote = ch
+            in_quote = ch
         elif ch in "[{(":
             depth += 1
         elif ch in "]})":
@@ -280,7 +357,7 @@ def parse_params_override(text: str) -> dict[str, str]:
             continue
         if "=" not in piece:
             raise ValueError(
-                f"--params_override item {piece!r} is not of the form key=value "
+                f"--params_override item {quote(piece)} is not of the form key=value "
                 f"(e.g. trainer.train_steps=100)."
             )
         key, value = piece.split("=", 1)

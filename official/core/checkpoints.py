@@ -6,8 +6,122 @@ through a `tf.train.CheckpointManager` into the model_dir (`ckpt-<N>` files).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+
 import keras
 import tensorflow as tf
+from absl import logging as absl_logging
+
+# INFO lines TensorFlow logs through absl on every save: a checkpoint
+# (`functional_saver.py`) and a SavedModel (`fingerprinting_utils.py`).
+SAVE_NOTICES = re.compile(
+    r"Sharding callback duration: -?\d+ microseconds|Writing fingerprint to .*"
+)
+
+
+class _DropSaveNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.INFO
+            and SAVE_NOTICES.fullmatch(record.getMessage())
+        )
+
+
+@contextlib.contextmanager
+def without_save_notices() -> Iterator[None]:
+    """Drops TensorFlow's per-save INFO lines (`SAVE_NOTICES`) inside the block.
+
+    Only those messages, at INFO, from the `absl` and `tensorflow` loggers;
+    every other line, and any warning, passes. A no-op with `--verbosity` 1
+    (DEBUG) or more.
+
+    Example:
+    ```python
+    import tempfile
+    import tensorflow as tf
+    from official.core import checkpoints
+    with checkpoints.without_save_notices():
+        tf.train.Checkpoint(v=tf.Variable(1.0)).write(tempfile.mkdtemp() + "/c")
+    ```
+    """
+    if absl_logging.get_verbosity() >= absl_logging.DEBUG:
+        yield
+        return
+    drop = _DropSaveNotices()
+    loggers = [logging.getLogger("absl"), logging.getLogger("tensorflow")]
+    for logger in loggers:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable files or another model's."""
+
+
+@contextlib.contextmanager
+def reading(prefix: str) -> Iterator[None]:
+    """Turns TensorFlow's errors on unreadable checkpoint files into one line.
+
+    Inside, a truncated, bit-flipped or missing file of checkpoint `prefix`
+    raises `CheckpointError` naming the file and the cause. A variable whose
+    shape or dtype differs (`InvalidArgumentError`) passes through.
+    """
+    try:
+        yield
+    except tf.errors.InvalidArgumentError:
+        raise
+    except (tf.errors.OpError, IndexError) as e:
+        # IndexError: pybind11's form of an OUT_OF_RANGE status, raised on a
+        # data file shorter than its index says ("Read less bytes than
+        # requested").
+        raise unreadable_error(prefix, e) from None
+
+
+def _cause(error: BaseException) -> str:
+    """The first line of TensorFlow's message, without the op decoration."""
+    text = getattr(error, "message", None) or str(error)
+    text = (text.strip().splitlines() or [type(error).__name__])[0]
+    text = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:\w+\]$", "", text)
+    return text[:400] + ("…" if len(text) > 400 else "")
+
+
+def unreadable_error(prefix: str, error: BaseException) -> CheckpointError:
+    """`CheckpointError` naming the file of `prefix` that `error` is about."""
+    cause = _cause(error)
+    index = prefix + ".index"
+    data = sorted(tf.io.gfile.glob(prefix + ".data-*-of-*"))
+    named = [path for path in (index, *data) if path in cause]
+    named += re.findall(re.escape(prefix) + r"\.data-\d+-of-\d+", cause)
+    shard = re.search(r"shard (\d+)", cause)
+    if named:
+        path = named[0]
+    elif shard:
+        suffix = f".data-{int(shard.group(1)):05d}-of-"
+        path = next((p for p in data if suffix in p), prefix + suffix + "*")
+    elif "sstable" in cause or "magic" in cause:
+        path = index
+    elif isinstance(error, IndexError) and len(data) == 1:
+        path = data[0]
+    else:
+        path = ", ".join([index, *data])
+    if not tf.io.gfile.exists(path) and "," not in path:
+        state = "is missing"
+    elif isinstance(error, IndexError):
+        state = "is shorter than its index says (truncated)"
+    else:
+        state = "is corrupt"
+    return CheckpointError(
+        f"Checkpoint {prefix!r} cannot be read: {path!r} {state}: {cause}. Copy "
+        "the checkpoint again or use another one."
+    )
 
 
 def resolve_checkpoint(path: str) -> str:
@@ -39,8 +153,9 @@ def resolve_checkpoint(path: str) -> str:
 
 def checkpoint_step(path: str) -> int:
     """The global step stored in a checkpoint written by the trainer."""
-    reader = tf.train.load_checkpoint(path)
-    return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    with reading(path):
+        reader = tf.train.load_checkpoint(path)
+        return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 def untracked_variables(model: keras.Model) -> list[str]:
@@ -84,23 +199,82 @@ def restore_model(model: keras.Model, path: str) -> str:
 
     prefix = resolve_checkpoint(path)
     check_checkpointable(model)
-    names = {name for name, _ in tf.train.list_variables(prefix)}
+    with reading(prefix):
+        names = {name for name, _ in tf.train.list_variables(prefix)}
     has_ema = any(name.startswith("ema/") for name in names)
     objects = {"model": model}
     if has_ema:
         ema = ExponentialMovingAverage(model.trainable_variables, decay=0.0)
         objects["ema"] = ema
-    status = tf.train.Checkpoint(**objects).restore(prefix)
+    with reading(prefix):
+        check_shapes(objects, prefix)
+        status = tf.train.Checkpoint(**objects).restore(prefix)
+    # The optimizer's state is left out on purpose: no warning per value of
+    # it, whether or not the model matched.
+    status.expect_partial()
     try:
         status.assert_existing_objects_matched()
     except AssertionError as e:
-        raise ValueError(
+        raise CheckpointError(
             f"Checkpoint {prefix!r} does not match the model built from the config: {e}"
         ) from None
-    status.expect_partial()
     if has_ema:
         ema.copy_to_variables()
     return prefix
+
+
+def check_shapes(objects: dict, prefix: str) -> None:
+    """Raises one `CheckpointError` naming a variable whose shape differs.
+
+    Walks the checkpoint's object graph beside `tf.train.Checkpoint(**objects)`
+    (the trainer's names: `model`, `ema`) and compares each variable's shape
+    with the checkpoint's before anything is restored: a config that does not
+    fit the run (another `num_classes`, depth or width) is one line, not
+    TensorFlow's restore error followed by a warning per unrestored value.
+    """
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    if "_CHECKPOINTABLE_OBJECT_GRAPH" not in shapes:
+        return  # Not object-based: the restore reports it.
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    stack = [
+        (objects[ref.local_name], ref.node_id, ref.local_name)
+        for ref in graph.nodes[0].children
+        if ref.local_name in objects
+    ]
+    differ, seen = [], set()
+    while stack:
+        obj, node_id, path = stack.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        node = graph.nodes[node_id]
+        for attribute in node.attributes:
+            if (
+                attribute.name == "VARIABLE_VALUE"
+                and attribute.checkpoint_key in shapes
+            ):
+                want = tuple(int(d) for d in getattr(obj, "shape", ()))
+                have = tuple(int(d) for d in shapes[attribute.checkpoint_key])
+                if want != have:
+                    differ.append((getattr(obj, "path", None) or path, want, have))
+        children = tf.train.TrackableView(obj).children(obj)
+        for ref in node.children:
+            if ref.local_name in children:
+                child = children[ref.local_name]
+                stack.append((child, ref.node_id, f"{path}/{ref.local_name}"))
+    if differ:
+        name, want, have = sorted(differ)[0]
+        more = f" ({len(differ)} variables differ)" if len(differ) > 1 else ""
+        raise CheckpointError(
+            f"Checkpoint {prefix!r} does not fit the model built from the config: "
+            f"variable {name} has shape {want} in the model and {have} in the "
+            f"checkpoint{more}. Use the config the run was trained with (its "
+            "params.yaml, beside the checkpoint), e.g. the same task.model."
+        )
 
 
 class RestoreReport:
@@ -148,7 +322,7 @@ def initialize_from_checkpoint(
     the checkpoint lacks keep their initial values and are listed as missing.
 
     Raises:
-        ValueError: when a variable's shape differs from the checkpoint's
+        CheckpointError: when a variable's shape differs from the checkpoint's
             (naming it), or when nothing at all matched.
     """
     prefix = resolve_checkpoint(path)
@@ -164,7 +338,12 @@ def initialize_from_checkpoint(
     for variable in floats:
         variable.assign(tf.fill(variable.shape, float("nan")))
     try:
-        root.restore(prefix).expect_partial()
+        with reading(prefix):
+            root.restore(prefix).expect_partial()
+    except CheckpointError:
+        for variable, value in zip(floats, initial):
+            variable.assign(value)
+        raise
     except (ValueError, tf.errors.InvalidArgumentError) as e:
         for variable, value in zip(floats, initial):
             variable.assign(value)
@@ -174,8 +353,8 @@ def initialize_from_checkpoint(
             if modules == "all"
             else ""
         )
-        raise ValueError(
-            f"Checkpoint {prefix!r} does not fit the model: {e}.{hint}"
+        raise CheckpointError(
+            f"Checkpoint {prefix!r} does not fit the model: {_cause(e)}.{hint}"
         ) from None
     matched, missing = [], []
     for variable, value in zip(floats, initial):
@@ -184,7 +363,7 @@ def initialize_from_checkpoint(
         if not restored:
             variable.assign(value)
     if not matched:
-        raise ValueError(
+        raise CheckpointError(
             f"Nothing in checkpoint {prefix!r} matches the {modules} of the model; "
             f"refusing to train from scratch silently. Check "
             f"trainer.init_checkpoint and trainer.init_checkpoint_modules."

@@ -7,6 +7,9 @@ import dataclasses
 from official.base.config import Config, ConfigError
 from official.modeling.optimization.optimization_config import OptimizationConfig
 
+# What a run does with an experiment (`official.train --mode`).
+MODES = ("train", "eval", "train_and_eval", "continuous_eval")
+
 
 @dataclasses.dataclass
 class DataConfig(Config):
@@ -320,6 +323,16 @@ class TaskConfig(Config):
     validation_data: DataConfig = dataclasses.field(
         default_factory=lambda: DataConfig(is_training=False, drop_remainder=False)
     )
+
+    def resolve_from_data(self) -> list[str]:
+        """Fills fields left for the data to decide; returns one line per field.
+
+        The config loader calls it after the YAML files and overrides and
+        before epochs become steps (so it may set `train_data.num_examples`).
+        A task whose configs let the data decide something (the class folders
+        of an image folder) overrides it; the default fills nothing.
+        """
+        return []
 
 
 @dataclasses.dataclass

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from official.base.config import ConfigError
+
 # DataConfig.input_format values.
 INPUT_FORMATS = ("tfrecord", "image_folder")
 # DataConfig.auto_shard_policy values and the tf.data policy each stands for
@@ -70,7 +72,12 @@ def _require_patterns(input_path: str) -> list[str]:
 
 
 def match_files(input_path: str) -> list[str]:
-    """Returns the sorted files matched by comma-separated glob patterns.
+    """Returns the sorted TFRecord files matched by comma-separated glob patterns.
+
+    Every matched path is checked before any is read: a directory, or a file
+    whose first bytes are not a TFRecord record header (a JSON summary, a
+    labels.txt, an image), is an error naming it, instead of a `DataLossError`
+    deep inside the first training step.
 
     Args:
         input_path: one glob pattern, or several separated by commas.
@@ -80,8 +87,11 @@ def match_files(input_path: str) -> list[str]:
 
     Raises:
         FileNotFoundError: a pattern matches no file (the message names it).
+        ConfigError: a pattern matches a directory or a non-TFRecord file (the
+            message names it and the pattern; for a directory with class
+            sub-folders it suggests `input_format=image_folder`).
     """
-    files: set[str] = set()
+    files: dict[str, str] = {}
     for pattern in _require_patterns(input_path):
         matched = tf.io.gfile.glob(pattern)
         if not matched:
@@ -90,8 +100,87 @@ def match_files(input_path: str) -> list[str]:
                 "or write the data first (e.g. `python -m official.datasets.digits "
                 "--output_dir=DIR` for the default digits data)."
             )
-        files.update(matched)
+        for path in matched:
+            files.setdefault(path, pattern)
+    for path, pattern in sorted(files.items()):
+        check_tfrecord_file(path, pattern)
     return sorted(files)
+
+
+def check_tfrecord_file(path: str, pattern: str = "") -> None:
+    """Raises ConfigError unless `path` is a file that starts like a TFRecord file.
+
+    Reads the first 12 bytes: a record's uint64 length and the masked CRC-32C
+    of those 8 bytes. An empty file (no records) passes.
+    """
+    matched = f"input_path pattern {pattern!r} matches" if pattern else "input_path has"
+    if tf.io.gfile.isdir(path):
+        raise ConfigError(f"{matched} the directory {path!r}: {_directory_hint(path)}")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        header = f.read(12)
+    if not header:
+        return
+    if len(header) < 12 or _masked_crc32c(header[:8]) != int.from_bytes(
+        header[8:], "little"
+    ):
+        raise ConfigError(
+            f"{matched} {path!r}, which is not a TFRecord file (its first bytes are "
+            f"not a record header: {header[:12]!r}). Narrow the pattern to the "
+            "shards, e.g. DIR/validation-*.tfrecord, or move the file elsewhere."
+        )
+
+
+def _directory_hint(path: str) -> str:
+    subdirs = [
+        name.rstrip("/")
+        for name in sorted(tf.io.gfile.listdir(path))
+        if tf.io.gfile.isdir(os.path.join(path, name))
+    ]
+    # Class sub-folders hold images; look into a few only.
+    classes = [
+        name
+        for name in subdirs[:3]
+        if any(
+            f.lower().endswith(IMAGE_EXTENSIONS)
+            for f in tf.io.gfile.listdir(os.path.join(path, name))
+        )
+    ]
+    if classes:
+        classes = subdirs
+        shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+        return (
+            f"with input_format=tfrecord, input_path names TFRecord files. It holds "
+            f"class sub-folders ({shown}): to read it as an image folder, set "
+            "input_format=image_folder on that split (e.g. --params_override="
+            "task.train_data.input_format=image_folder), or convert it with "
+            "tools/convert_image_folder.py."
+        )
+    return (
+        "with input_format=tfrecord, input_path names TFRecord files, not "
+        f"directories. Use a glob of its shards, e.g. {path.rstrip('/')}/train-*."
+    )
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    """The masked CRC-32C (Castagnoli) TFRecord writes after each length."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,11 +9,9 @@ import tensorflow as tf
 from absl import logging
 
 from official.core import checkpoints, distribute, durations, task_factory
-from official.core.experiment_config import ExperimentConfig
+from official.core.experiment_config import MODES, ExperimentConfig
 from official.core.trainer import Trainer
 from official.modeling.layers import conv2d
-
-MODES = ("train", "eval", "train_and_eval", "continuous_eval")
 
 
 def _log_devices(strategy: tf.distribute.Strategy, name: str) -> None:
@@ -94,7 +92,9 @@ def run_experiment(
     )
     _log_devices(strategy, params.runtime.distribution_strategy)
     task = task_factory.get_task(params.task)
-    trainer = Trainer(params, task, model_dir, strategy)
+    trainer = Trainer(
+        params, task, model_dir, strategy, training=mode in ("train", "train_and_eval")
+    )
 
     # Restore, build the input pipelines and find the checkpoint to evaluate
     # first: a bad input path or an empty model_dir fails here, before
@@ -113,6 +113,12 @@ def run_experiment(
             if params.runtime.deterministic
             else 0
         )
+        if skip and skip < params.trainer.train_steps * trainer.accumulation_steps:
+            logging.info(
+                "Resuming the input order (runtime.deterministic): the first "
+                "training step reads past the %d batches already trained.",
+                skip,
+            )
         train_dataset = trainer.distribute_inputs(
             params.task.train_data, skip_batches=skip
         )

@@ -72,6 +72,8 @@ class Trainer:
             is created in its scope.
         hooks: extra `official.core.hooks.Hook`s, called after the built-in
             ones the config turns on.
+        training: False when the trainer only evaluates (the learning-rate
+            scaling is then not logged). Default True.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Trainer:
         model_dir: str,
         strategy: tf.distribute.Strategy,
         hooks: list | None = None,
+        training: bool = True,
     ):
         self.config = config
         self.task = task
@@ -107,7 +110,9 @@ class Trainer:
                 _synchronize_batch_norm(self.model)
             optimizer = optimizer_factory.build_optimizer(
                 optimizer_factory.scale_learning_rate(
-                    trainer_config.optimizer_config, self.examples_per_step
+                    trainer_config.optimizer_config,
+                    self.examples_per_step,
+                    log=training,
                 )
             )
             # Several replicas: the trainer clips the gradient summed over
@@ -212,14 +217,16 @@ class Trainer:
         """Restores the newest checkpoint in model_dir, if any."""
         latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            with checkpoints.reading(latest):
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info(
                 "Restored %s at step %d.", latest, int(self.global_step.numpy())
             )
         return latest
 
     def restore(self, path: str) -> None:
-        self.checkpoint.restore(path).expect_partial()
+        with checkpoints.reading(path):
+            self.checkpoint.restore(path).expect_partial()
 
     def initialize_from(self, path: str, modules: str) -> checkpoints.RestoreReport:
         """Initializes the model (or its backbone) from another run's checkpoint."""
@@ -247,7 +254,8 @@ class Trainer:
                 f"Not saving a checkpoint at step {step}: the weights hold NaN or "
                 f"Inf. Last good checkpoint: {self.checkpoint_manager.latest_checkpoint}."
             )
-        path = self.checkpoint_manager.save(checkpoint_number=step)
+        with checkpoints.without_save_notices():
+            path = self.checkpoint_manager.save(checkpoint_number=step)
         if not self.is_chief:
             tf.io.gfile.rmtree(self._checkpoint_dir)
             return os.path.join(self.model_dir, os.path.basename(path))
@@ -387,7 +395,6 @@ class Trainer:
         cfg = self.config.trainer
         if self._train_loop_fn is None:
             self._train_loop_fn = train_step.build_train_loop(self._train_state())
-        iterator = iter(train_dataset)
         global_batch = self.examples_per_step
         step = int(self.global_step.numpy())
         first_step = step
@@ -395,6 +402,10 @@ class Trainer:
             logging.info(
                 "Already trained to step %d (train_steps=%d).", step, cfg.train_steps
             )
+        # Only when a step will read it: creating the iterator starts the
+        # pipeline (and a resumed deterministic run's skip of the batches
+        # already trained), which its deletion at the end would wait for.
+        iterator = iter(train_dataset) if step < cfg.train_steps else None
         eval_logs: dict[str, float] = {}
         started = time.time()
         previous_handler = self._install_sigterm_handler()
@@ -503,8 +514,9 @@ class Trainer:
             path = os.path.join(self.model_dir, "eval_results.json")
             with tf.io.gfile.GFile(path, "w") as f:
                 json.dump({"step": step, **logs}, f, indent=2)
-        for hook in self.hooks:
-            hook.on_eval_end(step, logs)
+        with checkpoints.without_save_notices():  # BestCheckpoint saves here.
+            for hook in self.hooks:
+                hook.on_eval_end(step, logs)
         return logs
 
 

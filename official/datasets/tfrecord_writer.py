@@ -144,11 +144,21 @@ class ShardedTFRecordWriter:
             self.abort()
 
 
+def summary_name(prefix: str) -> str:
+    """`summary-PREFIX.json`: never matched by the shard glob `PREFIX-*`."""
+    return f"summary-{prefix}.json"
+
+
 def write_summary(output_dir: str, prefix: str, summary: Mapping[str, Any]) -> str:
-    """Writes a converter's summary as `output_dir/PREFIX-summary.json`; returns the path."""
+    """Writes a converter's summary as `output_dir/summary-PREFIX.json`.
+
+    The name starts with `summary-`, not the prefix, so that the shard glob a
+    converter documents (`OUTPUT_DIR/PREFIX-*`) matches only TFRecord files.
+    Returns the path.
+    """
     import json
 
-    path = os.path.join(output_dir, f"{prefix}-summary.json")
+    path = os.path.join(output_dir, summary_name(prefix))
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(summary, f, indent=2)
     return path

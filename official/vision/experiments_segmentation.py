@@ -15,7 +15,6 @@ from __future__ import annotations
 from official.core import durations
 from official.core.exp_factory import register_experiment
 from official.core.experiment_config import ExperimentConfig, TrainerConfig
-from official.datasets import shapes
 from official.modeling.optimization.optimization_config import (
     LearningRateConfig,
     OptimizationConfig,
@@ -268,6 +267,10 @@ def deeplabv3_shapes() -> ExperimentConfig:
     `serving.export`, every artifact agrees with Keras on >= 99.7 % of the
     pixels (int8 TFLite: 99.72 %, mIoU 0.0013 lower).
     """
+    # Imported here: the data writer imports TensorFlow, and the registered
+    # recipes are listed and read without it.
+    from official.datasets import shapes
+
     batch, epochs = 16, 15.625
     exp = segmentation_base(
         shapes.CLASS_NAMES,

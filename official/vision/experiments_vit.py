@@ -6,7 +6,6 @@ command that runs it and the result to expect.
 
 from __future__ import annotations
 
-import official.vision.backbones.vit  # noqa: F401  (registers the backbone used here)
 from official.core import durations
 from official.core.exp_factory import register_experiment
 from official.core.experiment_config import ExperimentConfig

@@ -267,7 +267,7 @@ BAD_REQUESTS = [
         404,
         "Version 9 of model 'tiny' is unknown",
     ),
-    ("GET", "/v1/models/tiny/versions/x", None, 400, "non-negative integer"),
+    ("GET", "/v1/models/tiny/versions/x", None, 400, "Version must be an integer"),
     (
         "GET",
         "/v1/models/tiny/labels/canary",
@@ -277,10 +277,10 @@ BAD_REQUESTS = [
     ),
     (
         "POST",
-        "/v1/models/tiny:regress",
+        "/v1/models/tiny:explain",
         {"examples": []},
         501,
-        "Unsupported method :regress",
+        "Unsupported method :explain",
     ),
     ("GET", "/v1/models/tiny:predict", None, 405, "Use POST"),
     ("GET", "/v2/models", None, 404, "Malformed request"),

@@ -120,3 +120,41 @@ def wait_for(condition, timeout_s=30.0):
             return True
         time.sleep(0.1)
     return False
+
+
+# ---- a SavedModel as TF Serving's own examples build them ---------------------------
+
+TFS_CLASSES = (b"low", b"high")
+
+
+def write_tf_serving_style_model(path):
+    """TF1 classify and regress SignatureDefs on tf.Examples with a float `x` [2].
+
+    `regress` (also `serving_default`; input `inputs`, output `outputs`
+    [batch, 1]) gives 2 * x0 + 3 * x1 + 1; `classify` (outputs `classes`
+    (strings) and `scores`) gives softmax([x0, x1]) for classes low, high.
+    """
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as session:
+        serialized = v1.placeholder(tf.string, [None], name="tf_example")
+        x = tf.io.parse_example(
+            serialized, {"x": tf.io.FixedLenFeature([2], tf.float32)}
+        )["x"]
+        value = tf.reduce_sum(x * [2.0, 3.0], axis=1, keepdims=True) + 1.0
+        scores = tf.nn.softmax(x)
+        classes = tf.tile(tf.constant([list(TFS_CLASSES)]), [tf.shape(x)[0], 1])
+        regress = v1.saved_model.regression_signature_def(serialized, value)
+        classify = v1.saved_model.classification_signature_def(
+            serialized, classes, scores
+        )
+        builder = v1.saved_model.Builder(path)
+        builder.add_meta_graph_and_variables(
+            session,
+            [v1.saved_model.tag_constants.SERVING],
+            signature_def_map={
+                "serving_default": regress,
+                "regress": regress,
+                "classify": classify,
+            },
+        )
+        builder.save()

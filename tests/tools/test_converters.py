@@ -73,7 +73,7 @@ def test_convert_image_folder(tmp_path, capsys):
     report = capsys.readouterr().out
     assert "Wrote 8 examples of 3 classes to 2 shards" in report
     assert "Skipped (unreadable): 1" in report and "broken.jpg" in report
-    summary = json.loads((output / "train-summary.json").read_text())
+    summary = json.loads((output / "summary-train.json").read_text())
     assert summary["examples_per_shard"] == [4, 4]
     assert summary["converted_to_jpeg"] == [str(source / "class_01" / "cmyk.jpg")]
     assert summary["not_images"] == [str(source / "class_02" / "notes.txt")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 from official.base.config import Config
-from official.modeling.optimization import components
 
 
 @dataclasses.dataclass
@@ -113,7 +112,11 @@ class OptimizationConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        # Checked against the registered constructors' signatures.
+        # Checked against the registered constructors' signatures. Imported
+        # here: the registered constructors are Keras classes, and a config is
+        # read (`--help`, a typo in an override) without Keras.
+        from official.modeling.optimization import components
+
         components.check_config(self, where)
         if self.reference_batch_size < 0:
             raise ValueError(

@@ -119,13 +119,14 @@ _RATE_ARGS = ("learning_rate", "initial_learning_rate", "end_learning_rate", "va
 
 
 def scale_learning_rate(
-    config: OptimizationConfig, global_batch_size: int
+    config: OptimizationConfig, global_batch_size: int, log: bool = True
 ) -> OptimizationConfig:
     """A copy of `config` with its rates scaled by the linear batch-size rule.
 
     Rates are multiplied by `global_batch_size / config.reference_batch_size`;
     with `reference_batch_size` 0 the config is returned unchanged. The
-    scaling is logged once.
+    scaling is logged once when `log` is True (the trainer passes False when
+    it only evaluates).
 
     Example:
     ```python
@@ -156,6 +157,8 @@ def scale_learning_rate(
                 else value * factor
             )
     scaled.warmup.warmup_learning_rate *= factor
+    if not log:
+        return scaled
     logging.info(
         "Learning rate scaled by %.4g (global batch %d / reference batch %d): %s. "
         "Set trainer.optimizer_config.reference_batch_size=0 to pin the rates.",

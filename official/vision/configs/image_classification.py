@@ -49,7 +49,12 @@ class BackboneConfig(Config):
 
 @dataclasses.dataclass
 class ImageClassificationModelConfig(Config):
-    """`input_size` is `[height, width, channels]` of the model's input."""
+    """`input_size` is `[height, width, channels]` of the model's input.
+
+    `num_classes` = 0 lets the training image folder decide (its class
+    sub-folders), when the config is loaded: see
+    `ImageClassificationTaskConfig.resolve_from_data`.
+    """
 
     num_classes: int = 1000
     input_size: list[int] = dataclasses.field(default_factory=lambda: [224, 224, 3])
@@ -58,7 +63,8 @@ class ImageClassificationModelConfig(Config):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        check_classes_and_input_size(where, self.num_classes, self.input_size)
+        # 0 = from the image folder; the task config checks that there is one.
+        check_classes_and_input_size(where, self.num_classes or 2, self.input_size)
         import official.vision.backbones  # noqa: F401  (registers every backbone)
         from official.base.registries import BACKBONES
 
@@ -202,8 +208,110 @@ class ImageClassificationTaskConfig(TaskConfig):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        if not 1 <= self.top_k <= self.model.num_classes:
+        num_classes = self.model.num_classes
+        if num_classes == 0 and self.train_data.input_format != "image_folder":
             raise ValueError(
-                f"{where}.top_k must be in [1, num_classes={self.model.num_classes}]. "
-                f"Received: {self.top_k}."
+                f"{where}.model.num_classes=0 takes the classes from the class "
+                f"folders of an image folder, but {where}.train_data.input_format="
+                f"{self.train_data.input_format!r}. Set {where}.model.num_classes, "
+                f"or {where}.train_data.input_format=image_folder."
+            )
+        if num_classes and not 1 <= self.top_k <= num_classes:
+            raise ValueError(
+                f"{where}.top_k must be in [1, num_classes={num_classes}]. "
+                f"Received: {self.top_k}. Hint: {where}.top_k={min(5, num_classes)}."
+            )
+
+    def resolve_from_data(self) -> list[str]:
+        """Takes what is left at 0 from the training image folder.
+
+        With `train_data.input_format=image_folder`: `model.num_classes` = 0
+        becomes the number of class sub-folders (and `top_k` is clamped to
+        it), `train_data.num_examples` = 0 the number of training images, so
+        durations in epochs count epochs of this folder. The validation
+        folder must have the same class sub-folders (labels are positions in
+        the sorted class names of each split). Called by the config loader
+        before epochs become steps; values already set are kept, so a
+        `params.yaml` reloads without reading the folders.
+
+        Returns:
+            One line per field set, for the log.
+
+        Raises:
+            FileNotFoundError: a folder is missing or holds no image.
+            ConfigError: the validation folder's classes differ.
+
+        Example:
+        ```python
+        import os, tempfile
+        from official.vision.configs.image_classification import (
+            ImageClassificationTaskConfig)
+
+        root = tempfile.mkdtemp()
+        for split, name in [("train", "cat/1.png"), ("train", "dog/2.png"),
+                            ("train", "dog/3.png"), ("val", "cat/4.png"),
+                            ("val", "dog/5.png")]:
+            os.makedirs(os.path.join(root, split, os.path.dirname(name)), exist_ok=True)
+            open(os.path.join(root, split, name), "wb").close()
+        task = ImageClassificationTaskConfig()
+        task.model.num_classes = 0
+        task.train_data.num_examples = 0
+        for data, split in ((task.train_data, "train"), (task.validation_data, "val")):
+            data.input_format = "image_folder"
+            data.input_path = os.path.join(root, split)
+        notes = task.resolve_from_data()
+        assert (task.model.num_classes, task.top_k, task.train_data.num_examples) == (2, 2, 3)
+        assert len(notes) == 3 and task.resolve_from_data() == []
+        ```
+        """
+        train = self.train_data
+        wants_classes = self.model.num_classes == 0
+        wants_size = train.num_examples == 0
+        if not (
+            train.input_format == "image_folder"
+            and train.input_path
+            and (wants_classes or wants_size)
+        ):
+            return []
+        from official.core import input_files
+
+        folders = input_files.list_image_folders(
+            input_files.split_patterns(train.input_path)
+        )
+        names = folders[0].class_names
+        notes = []
+        if wants_classes:
+            self._check_validation_classes(names)
+            self.model.num_classes = len(names)
+            shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            notes.append(
+                f"task.model.num_classes={len(names)} from the class folders of "
+                f"task.train_data.input_path ({shown})."
+            )
+            if self.top_k > len(names):
+                self.top_k = len(names)
+                notes.append(f"task.top_k={len(names)} (at most num_classes).")
+        if wants_size:
+            train.num_examples = sum(len(folder.paths) for folder in folders)
+            notes.append(
+                f"task.train_data.num_examples={train.num_examples} images in "
+                f"task.train_data.input_path."
+            )
+        return notes
+
+    def _check_validation_classes(self, names: list[str]) -> None:
+        data = self.validation_data
+        if data.input_format != "image_folder" or not data.input_path:
+            return
+        from official.base.config import ConfigError
+        from official.core import input_files
+
+        found = input_files.list_image_folders(
+            input_files.split_patterns(data.input_path)
+        )[0].class_names
+        if found != names:
+            raise ConfigError(
+                "task.validation_data.input_path must have the class folders of "
+                f"task.train_data.input_path (labels follow their sorted names). "
+                f"Training: {names}; validation: {found}."
             )

@@ -2,11 +2,13 @@
 
 The eval transform is a center crop of `center_crop_fraction` of the shorter
 side and a bilinear resize (`center_crop_and_resize`), then
-`image_normalization.normalize_image`; the `image_bytes` and `tf_example`
-serving signatures apply the same two functions, so a served model sees
-exactly what it was evaluated on. `resize_for_serving` rounds the crop and
-resize back to uint8: the validation images of the export's parity check
-(`serving_examples`), in the format of the TFLite signature.
+`image_normalization.normalize_image`; every serving signature
+(`image_tensor`, `image_bytes`, `tf_example`) and the TFLite file apply the
+same two functions, so a served model sees exactly what it was evaluated on,
+whichever way the picture arrives. `resize_for_serving` rounds a crop and
+resize back to uint8: with `center_crop_fraction=1.0` (the central square),
+the validation images of the export's parity check (`serving_examples`), in
+the format of the TFLite signature.
 
 Training crops come from `random_crop_window` (Inception-style random resized
 crop, stateless) and, for JPEG bytes, are decoded with

@@ -23,7 +23,10 @@ from official.vision.dataloaders.classification_preprocessing import (
 from official.vision.dataloaders.image_normalization import normalize_image
 from official.vision.models.factory import build_image_classifier
 from official.vision.tasks import classification_parity
-from official.vision.tasks.image_signatures import image_signatures
+from official.vision.tasks.image_signatures import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    image_signatures,
+)
 
 
 @register_task(ImageClassificationTaskConfig)
@@ -100,19 +103,53 @@ class ImageClassificationTask(Task):
             self.config.validation_data.center_crop_fraction,
         )
 
-    def serving_signatures(self, model: keras.Model) -> dict[str, tuple]:
-        """image_tensor (uint8, any size, resized inside), image_bytes, tf_example.
+    def serving_preprocessing(self) -> dict[str, Any]:
+        """The resize/crop policy every serving signature and TFLite file applies.
 
-        `image_tensor` resizes to the model's input size without cropping;
-        `image_bytes` and `tf_example` decode each image and apply the
-        evaluation crop and resize, as the validation pipeline does. All
-        three normalize with `normalize_image`, as training and evaluation.
+        Written to `export_report.json` and `parity.json` by the export.
+        """
+        height, width, _ = self.config.model.input_size
+        fraction = self.config.validation_data.center_crop_fraction
+        return {
+            "center_crop_fraction": fraction,
+            "output_size": [height, width],
+            "policy": (
+                f"centered square crop of {fraction:g} x the shorter side, then "
+                f"bilinear resize to {height}x{width}, then normalize_image "
+                "(the evaluation transform)"
+            ),
+            "applied_by": [
+                "image_tensor",
+                "image_bytes",
+                "tf_example",
+                "serving_default",
+                "tflite",
+                "onnx",
+            ],
+        }
+
+    def _preprocess(self, images: tf.Tensor) -> tf.Tensor:
+        """uint8 `[batch, h, w, 3]` at any size -> the model's normalized input."""
+        height, width, _ = self.config.model.input_size
+        fraction = self.config.validation_data.center_crop_fraction
+        return normalize_image(
+            center_crop_and_resize(images, (height, width), fraction)
+        )
+
+    def serving_signatures(
+        self, model: keras.Model, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> dict[str, tuple]:
+        """image_tensor (uint8, any size), image_bytes, tf_example.
+
+        All three apply one preprocessing (`serving_preprocessing`): the
+        evaluation crop and resize of the validation pipeline, then
+        `normalize_image`, so the same picture gets the same answer through
+        each of them and through the TFLite file.
         """
         height, width, _ = self.config.model.input_size
 
         def image_tensor(images):
-            resized = tf.image.resize(tf.cast(images, tf.float32), (height, width))
-            return self._outputs(model, normalize_image(resized))
+            return self._outputs(model, self._preprocess(images))
 
         def image_bytes(image_bytes):
             images = tf.map_fn(
@@ -122,14 +159,20 @@ class ImageClassificationTask(Task):
             )
             return self._outputs(model, normalize_image(images))
 
-        return image_signatures(image_tensor, image_bytes)
+        return image_signatures(
+            image_tensor, image_bytes, max_image_pixels=max_image_pixels
+        )
 
     def tflite_signature(self, model: keras.Model) -> tuple:
-        """uint8 `[1, height, width, 3]` images at the model's input size."""
+        """uint8 `[1, height, width, 3]` images, cropped and resized as the others.
+
+        The input has the model's input size (TFLite needs a static shape); the
+        evaluation crop is applied inside, as in `image_tensor`.
+        """
         height, width, channels = self.config.model.input_size
 
         def image_tensor(images):
-            return self._outputs(model, normalize_image(images))
+            return self._outputs(model, self._preprocess(images))
 
         spec = tf.TensorSpec([1, height, width, channels], tf.uint8, name="images")
         return image_tensor, [spec]
@@ -168,7 +211,13 @@ class ImageClassificationTask(Task):
         return names
 
     def serving_examples(self, num_examples: int) -> tuple[np.ndarray, np.ndarray]:
-        """Validation images cropped and resized as in evaluation, as uint8."""
+        """Validation images as a client sends them, at the model's input size.
+
+        Each image's central square, resized to the input size (uint8): every
+        signature then applies the evaluation crop (`serving_preprocessing`).
+        Read from the validation input in its own format (TFRecords, an image
+        folder or TFDS).
+        """
         data = self.config.validation_data
         data.check_source("task.validation_data")
         height, width, _ = self.config.model.input_size
@@ -178,15 +227,16 @@ class ImageClassificationTask(Task):
 
         def parse(decoded):
             image = resize_for_serving(
-                decoded["image"][tf.newaxis], (height, width), data.center_crop_fraction
-            )[0]
-            return image, decoded["label"]
+                decoded["image"][tf.newaxis], (height, width), 1.0
+            )
+            return image[0], decoded["label"]
 
-        decoder = (
-            classification_input.decode_tfds_example
-            if data.tfds_name
-            else classification_input.decode_example
-        )
+        if data.tfds_name:
+            decoder = classification_input.decode_tfds_example
+        elif data.input_format == "image_folder":
+            decoder = _decode_image_folder_record
+        else:
+            decoder = classification_input.decode_example
         dataset = InputReader(reader_config, decoder, parse).read()
         images, labels = next(iter(dataset))
         return images.numpy(), labels.numpy()
@@ -214,6 +264,14 @@ class ImageClassificationTask(Task):
     ) -> classification_parity.ClassificationTolerance:
         """`classification_parity.CLASSIFICATION_TOLERANCES[kind]`."""
         return classification_parity.classification_tolerance(kind)
+
+
+def _decode_image_folder_record(record: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """An image folder entry of the `InputReader` -> `{"image", "label"}`."""
+    return {
+        "image": decode_rgb(record["image/encoded"]),
+        "label": tf.cast(record["image/class/label"], tf.int32),
+    }
 
 
 def _identity(x: Any) -> Any:

@@ -25,7 +25,10 @@ from official.vision.evaluation.segmentation_metrics import (
 from official.vision.losses import segmentation_losses
 from official.vision.models.segmentation_factory import build_segmentation_model
 from official.vision.tasks import segmentation_parity
-from official.vision.tasks.image_signatures import image_signatures
+from official.vision.tasks.image_signatures import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    image_signatures,
+)
 
 
 def _metric_name(class_name: str) -> str:
@@ -148,7 +151,9 @@ class SemanticSegmentationTask(Task):
         height, width, _ = self.config.model.input_size
         return tf.image.resize(tf.cast(images, tf.float32), (height, width))
 
-    def serving_signatures(self, model: keras.Model) -> dict[str, tuple]:
+    def serving_signatures(
+        self, model: keras.Model, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> dict[str, tuple]:
         """image_tensor (uint8, any size), image_bytes, tf_example.
 
         Every image is resized (bilinear) to the model's input size; the
@@ -208,7 +213,9 @@ class SemanticSegmentationTask(Task):
                 outputs["logits"] = full_logits
             return outputs
 
-        return image_signatures(image_tensor, image_bytes, channels)
+        return image_signatures(
+            image_tensor, image_bytes, channels, max_image_pixels=max_image_pixels
+        )
 
     def tflite_signature(self, model: keras.Model) -> tuple:
         """uint8 `[1, height, width, 3]` at the model's input size -> class map."""

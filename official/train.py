@@ -65,8 +65,8 @@ def main(argv: list[str]) -> int:
         # lists every name).
         _start_tensorflow()
     try:
-        # Quiet in case a recipe imports TensorFlow (deeplabv3_shapes reads
-        # its class names from the data writer).
+        # Quiet in case resolving imports TensorFlow: deeplabv3_shapes reads
+        # its class names from the data writer, an image folder is listed.
         with quiet_start():
             params = config_loader.resolve_experiment_config(
                 FLAGS.experiment, FLAGS.config_file, FLAGS.params_override

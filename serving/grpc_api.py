@@ -343,6 +343,9 @@ class GrpcServer:
         timeout_s: the longest a model call may take (the client's deadline
             shortens it).
         max_workers: RPCs handled at once.
+        max_concurrent_rpcs: RPCs admitted at once (handled or waiting for a
+            worker); one more is refused at once with RESOURCE_EXHAUSTED.
+            0: no bound.
         request_limits: tensor elements and image pixels per request
             (`serving/request_limits.py`); None: the defaults.
     """
@@ -359,6 +362,7 @@ class GrpcServer:
         timeout_s: float = 30.0,
         max_workers: int = 32,
         request_limits: RequestLimits | None = None,
+        max_concurrent_rpcs: int = 0,
     ):
         core = _Core(
             manager,
@@ -377,6 +381,7 @@ class GrpcServer:
                 ("grpc.max_send_message_length", -1),
                 ("grpc.so_reuseport", 0),
             ],
+            maximum_concurrent_rpcs=max_concurrent_rpcs or None,
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(core), self._server

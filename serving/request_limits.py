@@ -71,10 +71,11 @@ class ElementBudget:
         count = declared_elements(dims, left)
         if count > left:
             shown = dims if len(dims) <= 8 else [*dims[:8], "..."]
+            taken = f" ({self.used} taken by other inputs)" if self.used else ""
             raise invalid(
                 f"{field}: shape {shown} is over the limit of {self.limit} tensor "
-                f"elements per request ({self.used} already taken by other "
-                f"inputs); the server flag --max_tensor_elements sets it."
+                f"elements per request{taken}; the server flag "
+                f"--max_tensor_elements sets it."
             )
         self.used += count
 

@@ -48,6 +48,8 @@ import keras
 import tensorflow as tf
 from absl import logging as absl_logging
 
+from official.core import checkpoints
+
 SERVING_DEFAULT = "serving_default"
 LABELS_PATH = os.path.join("assets.extra", "labels.txt")
 
@@ -135,7 +137,7 @@ def write_saved_model(
         check_input_signature(name, input_signature)
         archive.add_endpoint(name, fn, input_signature=list(input_signature))
     _store_variables_once(archive, model)
-    with _without_captured_resource_renames():
+    with _without_captured_resource_renames(), checkpoints.without_save_notices():
         archive.write_out(path, verbose=False)
     return list(endpoints)
 
@@ -161,9 +163,7 @@ def _store_variables_once(archive: keras.export.ExportArchive, model: keras.Mode
         ("trainable_variables", model.trainable_variables),
         ("non_trainable_variables", model.non_trainable_variables),
     ):
-        archive.add_variable_collection(
-            name, [_backing_variable(v) for v in variables]
-        )
+        archive.add_variable_collection(name, [_backing_variable(v) for v in variables])
 
 
 def write_labels(saved_model_dir: str, class_names: Sequence[str]) -> str:

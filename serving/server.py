@@ -206,6 +206,7 @@ class ModelServer:
                     options["max_body_bytes"],
                     options["timeout_s"],
                     request_limits=options["request_limits"],
+                    max_concurrent_rpcs=options["limits"].max_requests_in_flight,
                 )
         except Exception:
             self.stop()
@@ -335,7 +336,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     flags.DEFINE_integer(
         "max_requests_in_flight",
         limits.max_requests_in_flight,
-        "REST requests being read or answered at once; more are answered 503.",
+        "REST requests being read or answered at once; more are answered 503. "
+        "Also bounds the gRPC calls admitted at once (more: RESOURCE_EXHAUSTED).",
         flag_values=fv,
     )
     flags.DEFINE_integer(

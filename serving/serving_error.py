@@ -76,7 +76,17 @@ def choices(kind: str, name: str, valid: Iterable[str]) -> str:
     copy of `official.base.suggest.did_you_mean`, with the same cutoff.
     """
     valid = sorted(valid)
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(name[:_SHOWN], valid, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(valid) if valid else "(none)"
-    return f"Unknown {kind} {name!r}.{hint} Valid: {listed}."
+    return f"Unknown {kind} {_clip(name)}.{hint} Valid: {listed}."
+
+
+_SHOWN = 200  # characters of a received name quoted back
+
+
+def _clip(name: str) -> str:
+    """`repr(name)`, cut after `_SHOWN` characters (a request may send 5000)."""
+    if len(name) <= _SHOWN:
+        return repr(name)
+    return f"{name[:_SHOWN]!r}... ({len(name)} characters)"

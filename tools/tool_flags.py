@@ -53,9 +53,23 @@ def parse_flags(
     return None
 
 
-def run_and_report(run: Callable[[], Any], describe: Callable[[Any], str]) -> int:
+def run_and_report(
+    run: Callable[[], Any],
+    describe: Callable[[Any], str],
+    imports_tensorflow: bool = True,
+) -> int:
     """Calls `run()` and prints `describe(result)`: exit code 0; a bad path
-    or value (FileNotFoundError, ValueError) is printed as one line: 1."""
+    or value (FileNotFoundError, ValueError) is printed as one line: 1.
+
+    With `imports_tensorflow` (the converters' runs write TFRecords), and
+    TensorFlow not yet imported, it is imported first under
+    `official.core.quiet_start` (no CUDA-absence lines on a CPU-only host);
+    `--help` and flag errors, answered before, never import it.
+    """
+    if imports_tensorflow and "tensorflow" not in sys.modules:
+        from official.core.quiet_start import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         result = run()
     except (FileNotFoundError, ValueError) as e:

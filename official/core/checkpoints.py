@@ -70,17 +70,23 @@ def reading(prefix: str) -> Iterator[None]:
     """Turns TensorFlow's errors on unreadable checkpoint files into one line.
 
     Inside, a truncated, bit-flipped or missing file of checkpoint `prefix`
-    raises `CheckpointError` naming the file and the cause. A variable whose
-    shape or dtype differs (`InvalidArgumentError`) passes through.
+    raises `CheckpointError` naming the file and the cause. Other errors (a
+    variable whose shape differs, out of memory) pass through.
     """
     try:
         yield
-    except tf.errors.InvalidArgumentError:
-        raise
-    except (tf.errors.OpError, IndexError) as e:
-        # IndexError: pybind11's form of an OUT_OF_RANGE status, raised on a
-        # data file shorter than its index says ("Read less bytes than
-        # requested").
+    except (
+        tf.errors.DataLossError,  # a checksum mismatch in a data file
+        tf.errors.NotFoundError,  # a missing data shard
+        tf.errors.OutOfRangeError,
+        IndexError,  # pybind11's OUT_OF_RANGE: a data file cut short
+    ) as e:
+        raise unreadable_error(prefix, e) from None
+    except tf.errors.OpError as e:
+        if type(e) is not tf.errors.OpError:
+            raise
+        # The checkpoint reader's own errors on a bad index ("not an sstable",
+        # "block checksum mismatch") come as a bare OpError.
         raise unreadable_error(prefix, e) from None
 
 

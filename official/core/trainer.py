@@ -403,8 +403,8 @@ class Trainer:
                 "Already trained to step %d (train_steps=%d).", step, cfg.train_steps
             )
         # Only when a step will read it: creating the iterator starts the
-        # pipeline (and a resumed deterministic run's skip of the batches
-        # already trained), which its deletion at the end would wait for.
+        # input pipeline (for a resumed deterministic run, its skip of the
+        # batches already trained) in the background.
         iterator = iter(train_dataset) if step < cfg.train_steps else None
         eval_logs: dict[str, float] = {}
         started = time.time()

@@ -108,3 +108,45 @@ def test_grpc_bearer_token(token_server, expected):
         np.testing.assert_array_equal(
             tf.make_ndarray(response.outputs["classes"]), expected[1]
         )
+
+
+def test_grpc_calls_beyond_the_in_flight_limit_are_refused_at_once(model_root):
+    import threading
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving import model_config
+    from serving.admission import Limits
+    from serving.server import ModelServer
+    from tests.serving.tiny_model import make_images
+
+    entered, release = threading.Event(), threading.Event()
+    with ModelServer(
+        [model_config.ModelConfig("tiny", str(model_root / "tiny"))],
+        rest_api_port=None,
+        grpc_port=0,
+        limits=Limits(max_requests_in_flight=1),
+        file_system_poll_wait_seconds=0,
+    ) as running:
+        run = running.scheduler.run
+
+        def held_run(*args, **kwargs):
+            entered.set()
+            release.wait(30)
+            return run(*args, **kwargs)
+
+        running.scheduler.run = held_run
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "tiny"
+        request.model_spec.signature_name = "image_tensor"
+        request.inputs["images"].CopyFrom(tf.make_tensor_proto(make_images(1)[0]))
+        with grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            first = stub.Predict.future(request, timeout=60)
+            assert entered.wait(30)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Predict(request, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            release.set()
+            assert "classes" in first.result().outputs

@@ -8,6 +8,7 @@ the server allocate the tensor or the image.
 
 import base64
 import io
+import json
 import struct
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 import tensorflow as tf
 from absl import app, flags
 
-from serving import image_header, json_codec, model_config
+from serving import image_header, json_codec, model_config, numeric_json
 from serving import server as server_module
 from serving.request_limits import (
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -136,10 +137,10 @@ def test_json_decoding_checks_the_declared_shape_first():
     limits = RequestLimits(max_tensor_elements=400)
     two = make_images(2)[0].tolist()  # 384 elements
     json_codec.decode_request({"instances": two}, lambda name: signature, limits)
-    for body in (
-        {"instances": make_images(3)[0].tolist()},
-        {"inputs": [[[[1] * 500]]]},
-    ):
+    three = json.dumps({"instances": make_images(3)[0].tolist()})
+    fast = numeric_json.loads(three)  # long arrays stay text until the shape is read
+    assert isinstance(fast["instances"], numeric_json.NumericText)
+    for body in (json.loads(three), fast, {"inputs": [[[[1] * 500]]]}):
         with pytest.raises(ServingError, match="--max_tensor_elements"):
             json_codec.decode_request(body, lambda name: signature, limits)
 
@@ -278,3 +279,41 @@ def test_grpc_small_element_limit(small_limits_server):
         small_limits_server.grpc_port, "image_tensor", "images", proto
     )
     assert "400 tensor elements" in details
+
+
+class _OneFloatInput:
+    name = "s"
+    inputs = {"x": tf.TensorSpec([None, None], tf.float32)}
+
+    def check_inputs(self, arrays):
+        pass
+
+
+def test_a_body_of_empty_lists_is_refused_before_json_reads_it(monkeypatch):
+    # 60 MB of "[]," once cost 44 s of CPU in json.loads; the count of lists
+    # that would go the slow way is checked first.
+    monkeypatch.setattr(json_codec, "MAX_SLOW_ARRAYS", 1000)
+    body = numeric_json.loads('{"instances": [' + "[]," * 2000 + "[]]}")
+    calls = []
+    monkeypatch.setattr(json, "loads", lambda *a, **k: calls.append(a))
+    with pytest.raises(ServingError) as e:
+        json_codec.decode_request(body, lambda name: _OneFloatInput())
+    assert e.value.code == "INVALID_ARGUMENT"
+    assert "2002 nested lists" in str(e.value) and "at most 1000" in str(e.value)
+    assert not calls  # json.loads never saw the lists
+
+
+def test_float_lists_under_the_bound_still_decode(monkeypatch):
+    monkeypatch.setattr(json_codec, "MAX_SLOW_ARRAYS", 1000)
+    rows = [[0.5, 1.5]] * 300
+    body = numeric_json.loads(json.dumps({"instances": rows}))
+    _, arrays, _ = json_codec.decode_request(body, lambda name: _OneFloatInput())
+    np.testing.assert_array_equal(arrays["x"], np.asarray(rows, np.float32))
+
+
+def test_a_long_name_is_quoted_back_clipped():
+    from serving.serving_error import choices
+
+    message = choices("signature_name", "s" * 5000, ["image_bytes", "image_tensor"])
+    assert "(5000 characters)" in message and len(message) < 400
+    assert "Valid: image_bytes, image_tensor." in message

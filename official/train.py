@@ -89,7 +89,11 @@ def main(argv: list[str]) -> int:
         return _fail(e)
     try:
         logs = train_lib.run_experiment(
-            params, FLAGS.mode, FLAGS.model_dir, FLAGS.continuous_eval_timeout
+            params,
+            FLAGS.mode,
+            FLAGS.model_dir,
+            FLAGS.continuous_eval_timeout,
+            experiment=FLAGS.experiment,
         )
     except (ConfigError, CheckpointError, FileNotFoundError) as e:
         return _fail(e)

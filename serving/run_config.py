@@ -6,7 +6,9 @@ the training run wrote its resolved config to `model_dir/params.yaml`
 apply in the usual order (`official/core/config_loader.py`): an experiment
 factory, `params.yaml`, each `--config_file`, then `--params_override`.
 
-Without `--experiment` the factory is found from `params.yaml` itself: the
+Without `--experiment` the factory is the one named on `params.yaml`'s first
+line (`# experiment: NAME`, written by the training binary). A file without
+that line (written by other code) is matched by its `task` keys: the
 registered task config class whose fields are exactly the file's `task` keys
 (one class, or an error asking for `--experiment`), and the first registered
 experiment, by name, of that class. That experiment only supplies the class
@@ -46,6 +48,7 @@ from official.base.registries import EXPERIMENTS, TASKS
 from official.core import exp_factory
 from official.core.config_loader import load_experiment_config, load_yaml_file
 from official.core.experiment_config import ExperimentConfig
+from official.core.train_lib import EXPERIMENT_HEADER
 
 PARAMS_FILE = "params.yaml"
 
@@ -67,6 +70,19 @@ def params_file(checkpoint_path: str) -> str | None:
         return None
     path = os.path.join(run_directory(checkpoint_path), PARAMS_FILE)
     return path if tf.io.gfile.exists(path) else None
+
+
+def recorded_experiment(path: str) -> str:
+    """The experiment named on `params.yaml`'s first line, if registered, else ""."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "r") as f:
+        first = f.readline().strip()
+    header = EXPERIMENT_HEADER.strip()
+    if not first.startswith(header):
+        return ""
+    name = first[len(header) :].strip()
+    return name if name in EXPERIMENTS else ""
 
 
 def experiment_for_params(path: str) -> str:
@@ -136,8 +152,12 @@ def load_run_config(
                 "--checkpoint_path=MODEL_DIR of a training run, or "
                 "--experiment=NAME [--config_file=...]."
             )
-        experiment = experiment_for_params(run_params)
-        base = f"experiment {experiment} (found from {PARAMS_FILE}'s task keys)"
+        experiment = recorded_experiment(run_params)
+        if experiment:
+            base = f"experiment {experiment} (recorded in {PARAMS_FILE})"
+        else:
+            experiment = experiment_for_params(run_params)
+            base = f"experiment {experiment} (found from {PARAMS_FILE}'s task keys)"
     else:
         base = f"--experiment={experiment}"
     layers = ([run_params] if run_params else []) + list(config_files)

@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
     config = load_experiment_config(EXPERIMENT, params_override=overrides)
 
     print(f"[2/3] Training {EXPERIMENT} in {model_dir}", flush=True)
-    logs = run_experiment(config, "train_and_eval", model_dir)
+    logs = run_experiment(config, "train_and_eval", model_dir, experiment=EXPERIMENT)
     accuracy = logs["accuracy"]
 
     print(f"[3/3] Exporting SavedModel and TFLite to {export_dir}", flush=True)

@@ -24,12 +24,22 @@ def _log_devices(strategy: tf.distribute.Strategy, name: str) -> None:
     )
 
 
-def write_params(config: ExperimentConfig, model_dir: str) -> str:
-    """Writes the resolved config to `model_dir/params.yaml`."""
+# First line of params.yaml when the experiment is known (a YAML comment, so
+# the file still loads as the config alone).
+EXPERIMENT_HEADER = "# experiment: "
+
+
+def write_params(config: ExperimentConfig, model_dir: str, experiment: str = "") -> str:
+    """Writes the resolved config to `model_dir/params.yaml`.
+
+    With `experiment`, the file starts with `# experiment: NAME`, which the
+    export reads to rebuild the run's config from this file alone.
+    """
     path = os.path.join(model_dir, "params.yaml")
     tmp = path + ".tmp"
+    header = f"{EXPERIMENT_HEADER}{experiment}\n" if experiment else ""
     with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(config.to_yaml())
+        f.write(header + config.to_yaml())
     tf.io.gfile.rename(tmp, path, overwrite=True)
     return path
 
@@ -39,6 +49,7 @@ def run_experiment(
     mode: str,
     model_dir: str,
     continuous_eval_timeout: float = 3600.0,
+    experiment: str = "",
 ) -> dict[str, float]:
     """Runs one experiment and returns the last evaluation's metrics.
 
@@ -50,6 +61,8 @@ def run_experiment(
             checkpoint.
         continuous_eval_timeout: seconds `continuous_eval` waits for a new
             checkpoint before it stops.
+        experiment: the registered name `params` came from; recorded in
+            `params.yaml` so that the export finds it.
 
     Example:
     ```python
@@ -130,7 +143,7 @@ def run_experiment(
 
     tf.io.gfile.makedirs(model_dir)
     if trainer.is_chief:
-        write_params(params, model_dir)
+        write_params(params, model_dir, experiment)
     try:
         if mode in ("train", "train_and_eval"):
             return trainer.train(train_dataset, eval_dataset)

@@ -185,3 +185,20 @@ def test_signatures_and_tflite_agree_on_a_picture_of_another_size(tmp_path, digi
         signatures["image_tensor"][0](tf.constant(square))["probabilities"],
         atol=1e-6,
     )
+
+
+def test_the_recorded_experiment_is_used(tmp_path, digits_dir):
+    config = _digits_config(digits_dir)
+    train_lib.write_params(config, str(tmp_path), experiment="resnet_digits")
+    assert (
+        (tmp_path / "params.yaml")
+        .read_text()
+        .startswith("# experiment: resnet_digits\n")
+    )
+    loaded, source = run_config.load_run_config(str(tmp_path))
+    assert "experiment resnet_digits (recorded in params.yaml)" in source
+    assert loaded.as_dict() == config.as_dict()
+    # Without the line (params.yaml written by other code): matched by task keys.
+    train_lib.write_params(config, str(tmp_path))
+    _, source = run_config.load_run_config(str(tmp_path))
+    assert "found from params.yaml's task keys" in source

@@ -10,6 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["official", "official.*", "serving", "serving.*"]),
+    # The built-in weights manifest (official/core/model_store.py).
+    package_data={"official.core": ["model_manifest.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",  # official/modeling/optimization/optimizers.py
         "keras>=3.15,<3.16",  # uses private hooks checked with these versions.

@@ -69,7 +69,7 @@ from absl import app, flags, logging  # noqa: E402
 
 import official.registry_imports  # noqa: E402, F401  (fills the registries)
 from official.base.suggest import did_you_mean
-from official.core import checkpoints, task_factory  # noqa: E402
+from official.core import checkpoints, finetune, task_factory  # noqa: E402
 from official.core.base_task import Task  # noqa: E402
 from official.core.config_loader import load_experiment_config  # noqa: E402
 from official.core.experiment_config import ExperimentConfig  # noqa: E402
@@ -336,7 +336,14 @@ def export_task(
     tflite_spec = tflite_signature[0]
     # Build every variable before restoring, so that the restore is checked.
     tflite_fn(tf.zeros(tflite_spec.shape, tflite_spec.dtype))
+    # The run's trainer.finetune (frozen variables, LoRA adapters) shaped the
+    # checkpoint; LoRA adapters are merged into the kernels once restored.
+    run_finetune = (
+        config.trainer.finetune if isinstance(config, ExperimentConfig) else None
+    )
+    finetune.prepare_export(model, run_finetune)
     checkpoints.restore_model(model, prefix)
+    finetune.merge_adapters(model, prefix)
     logging.info(
         "Restored all %d model variables from %s.", len(model.variables), prefix
     )

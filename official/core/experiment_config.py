@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from official.base.config import Config, ConfigError
+from official.core.finetune_config import FinetuneConfig
 from official.modeling.optimization.optimization_config import OptimizationConfig
 
 # What a run does with an experiment (`official.train --mode`).
@@ -213,12 +214,17 @@ class TrainerConfig(Config):
     checkpoint); `skip` drops that step's update. `jit_compile` compiles the
     train step with XLA. `init_checkpoint` initializes a new run's weights
     (`init_checkpoint_modules`: all, or only the backbone) and logs what
-    matched. `best_checkpoint_metric` keeps the checkpoint with the best value
+    matched; it may be `store:NAME` (weights listed in a manifest: the
+    built-in one, `GARDEN_MANIFESTS` and `init_checkpoint_manifests`) or the
+    URL of a weights archive (official/core/model_store.py).
+    `best_checkpoint_metric` keeps the checkpoint with the best value
     of that evaluation metric in `model_dir/best/` (`best_checkpoint_mode`:
     max or min, also used by early stopping). `early_stopping_metric` stops
     training after `early_stopping_patience` evaluations without improvement.
     `profile_steps` = [start, end] records a TensorFlow profile of those
-    steps in `model_dir/profile`.
+    steps in `model_dir/profile`. `finetune` freezes variables, scales
+    learning rates per variable, unfreezes late and adds LoRA adapters
+    (`official/core/finetune_config.py`).
     """
 
     train_steps: int = 1000
@@ -238,11 +244,13 @@ class TrainerConfig(Config):
     jit_compile: bool = False
     init_checkpoint: str = ""
     init_checkpoint_modules: str = "all"
+    init_checkpoint_manifests: list[str] = dataclasses.field(default_factory=list)
     best_checkpoint_metric: str = ""
     best_checkpoint_mode: str = "max"
     early_stopping_metric: str = ""
     early_stopping_patience: int = 3
     profile_steps: list[int] = dataclasses.field(default_factory=list)
+    finetune: FinetuneConfig = dataclasses.field(default_factory=FinetuneConfig)
 
     def validate(self, where: str = "") -> None:
         super().validate(where)

@@ -124,6 +124,9 @@ class TrainState:
             metrics and counts it in `skipped_steps`.
         jit_compile: compile the replica step, or its gradient computation
             under accumulation or `skip`, with XLA.
+        update_multipliers: per-variable multipliers of the optimizer's
+            update (learning-rate multipliers, layer-wise decay, gradual
+            unfreezing: `official.core.finetune.UpdateMultipliers`), or None.
     """
 
     model: keras.Model
@@ -140,6 +143,7 @@ class TrainState:
     ema: Any = None
     nonfinite_policy: str = "stop"
     jit_compile: bool = False
+    update_multipliers: Any = None
 
     def __post_init__(self):
         if self.accumulation_steps < 1:
@@ -211,6 +215,7 @@ def build_train_loop(state: TrainState):
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     reduce_first = replicas > 1 and (clipping is not None or loss_scaled)
     variables = model.trainable_variables
+    multipliers = state.update_multipliers
     # Which variables get a gradient, known once `gradients` is traced.
     has_grad: list[bool] = []
 
@@ -242,7 +247,12 @@ def build_train_loop(state: TrainState):
                 scale = optimizer.dynamic_scale if loss_scaled else 1.0
                 grads = clip_gradients(grads, *clipping, scale=scale)
             grads = [g / replicas for g in grads]
+        before = multipliers.snapshot() if multipliers is not None else None
         optimizer.apply(grads, [v for v, ok in zip(variables, has_grad) if ok])
+        if multipliers is not None:
+            # Scales the whole update (weight decay included): the same as a
+            # per-variable learning rate for any optimizer linear in it.
+            multipliers.rescale(before, state.global_step)
 
     def fused_step(inputs):
         features, labels = inputs

@@ -26,7 +26,14 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from official.core import checkpoints, distribute, train_step
+from official.core import (
+    checkpoints,
+    distribute,
+    finetune,
+    lora,
+    model_store,
+    train_step,
+)
 from official.core import hooks as hooks_lib
 from official.core.base_task import Task
 from official.core.experiment_config import ExperimentConfig
@@ -108,6 +115,11 @@ class Trainer:
             self.model = task.build_model()
             if strategy.num_replicas_in_sync > 1:
                 _synchronize_batch_norm(self.model)
+            # Freezing, LoRA and learning-rate multipliers, before the
+            # optimizer sees the trainable variables.
+            self.finetune = finetune.apply(
+                self.model, trainer_config.finetune, log=training
+            )
             optimizer = optimizer_factory.build_optimizer(
                 optimizer_factory.scale_learning_rate(
                     trainer_config.optimizer_config,
@@ -238,6 +250,10 @@ class Trainer:
                     "trainer.init_checkpoint_modules='backbone' but the model "
                     f"{type(self.model).__name__} has no `backbone` attribute."
                 )
+        # `store:NAME` and archive URLs become a local checkpoint first.
+        path = model_store.resolve_checkpoint_spec(
+            path, self.config.trainer.init_checkpoint_manifests
+        )
         report = checkpoints.initialize_from_checkpoint(target, path, modules)
         logging.info("%s", report.summary())
         return report
@@ -260,6 +276,12 @@ class Trainer:
             tf.io.gfile.rmtree(self._checkpoint_dir)
             return os.path.join(self.model_dir, os.path.basename(path))
         logging.info("Saved checkpoint %s.", path)
+        if self.finetune.lora_layers:  # The adapters alone, small.
+            lora.save_adapters(
+                self.model,
+                os.path.join(self.model_dir, lora.ADAPTERS_FILE),
+                {"step": step, **self.config.trainer.finetune.lora.as_dict()},
+            )
         return path
 
     # ---- steps ------------------------------------------------------------
@@ -282,6 +304,7 @@ class Trainer:
             ema=self.ema,
             nonfinite_policy=cfg.nonfinite_policy,
             jit_compile=cfg.jit_compile,
+            update_multipliers=self.finetune.multipliers,
         )
 
     def _update_metrics(self, loss_metric, metrics, loss, labels, outputs) -> None:

@@ -13,6 +13,7 @@ TOOLS = [
     "load_test",
     "model_summary",
     "plot_curves",
+    "publish_weights",
 ]
 
 

@@ -190,9 +190,9 @@ def merge(model: keras.Model) -> int:
     """Folds every layer's adapters into its kernel and turns LoRA off.
 
     Afterwards each layer computes with `kernel + (alpha / rank) * a @ b`
-    stored in the kernel itself (Keras' own formula, through its `kernel`
-    property), so an export runs no adapter matmul; the adapter variables
-    stay, unused. Returns the number of layers merged.
+    (Keras' own formula, in float32) stored in the kernel itself, so an
+    export runs no adapter matmul; the adapter variables stay, unused.
+    Returns the number of layers merged.
     """
     merged = 0
     for layer in paths_lib.all_layers(model):
@@ -204,8 +204,13 @@ def merge(model: keras.Model) -> int:
                 f"Cannot merge LoRA into {layer.name!r}: Keras {keras.__version__} "
                 f"has no `_kernel` on {type(layer).__name__}."
             )
-        adapted = keras.ops.cast(layer.kernel, base.dtype)
-        base.assign(adapted)
+        # Keras' formula, in float32 (its `kernel` property would round to
+        # the compute dtype under mixed precision).
+        delta = (layer.lora_alpha / layer.lora_rank) * keras.ops.matmul(
+            layer.lora_kernel_a, layer.lora_kernel_b
+        )
+        merged_kernel = keras.ops.add(keras.ops.cast(base, "float32"), delta)
+        base.assign(keras.ops.cast(merged_kernel, base.dtype))
         layer.lora_enabled = False
         merged += 1
     return merged

@@ -10,6 +10,7 @@ TOOLS = [
     "convert_coco",
     "convert_image_folder",
     "convert_voc_segmentation",
+    "import_weights",
     "load_test",
     "model_summary",
     "plot_curves",

@@ -53,7 +53,7 @@ def _parallel():
     return keras.Model(inputs, keras.layers.Add()([a, b]))
 
 
-def _state(model, config, optimizer, strategy=None):
+def _state(model, config, optimizer, strategy=None, jit_compile=False):
     setup = finetune.apply(model, config)
     optimizer.build(model.trainable_variables)
 
@@ -75,6 +75,7 @@ def _state(model, config, optimizer, strategy=None):
         skipped_steps=counter("skipped_steps"),
         train_loss=keras.metrics.Mean("loss"),
         update_multipliers=setup.multipliers,
+        jit_compile=jit_compile,
     )
     return state, setup
 
@@ -172,12 +173,12 @@ def _grads(model, x=_X, y=_Y):
     }
 
 
-def test_sgd_momentum_with_multipliers_is_the_hand_computed_update():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_sgd_momentum_with_multipliers_is_the_hand_computed_update(jit_compile):
     model = _parallel()
     config = FinetuneConfig(lr_multipliers={"^a/": 10.0, "^b/bias": 0.5})
-    state, setup = _state(
-        model, config, optimizers.SGD(learning_rate=_LR, momentum=0.9)
-    )
+    optimizer = optimizers.SGD(learning_rate=_LR, momentum=0.9)
+    state, setup = _state(model, config, optimizer, jit_compile=jit_compile)
     mult = {"a/kernel": 10.0, "a/bias": 10.0, "b/kernel": 1.0, "b/bias": 0.5}
     assert dict(
         zip([v.path for v in setup.multipliers.variables], setup.multipliers.values)
@@ -526,3 +527,16 @@ def test_the_readme_yaml_is_a_valid_config():
     # Its patterns fit a ViT classifier.
     setup = finetune.apply(_tiny_vit(), config.trainer.finetune, log=False)
     assert setup.frozen and set(setup.multipliers.start_steps) == {0, 500}
+
+
+def test_init_checkpoint_of_a_base_model_loads_under_lora(tmp_path):
+    from official.core import checkpoints
+
+    base = _conv_net(seed=9)
+    prefix = tf.train.Checkpoint(model=base).save(str(tmp_path / "base" / "ckpt"))
+    model = _conv_net(seed=4)
+    finetune.apply(model, _LORA, log=False)
+    report = checkpoints.initialize_from_checkpoint(model, prefix, "all")
+    assert sorted(report.missing) == sorted(lora.adapter_variables(model))
+    # b starts at zero: the adapted model computes the base model.
+    np.testing.assert_allclose(model(_IMAGES), base(_IMAGES), rtol=1e-5, atol=1e-6)

@@ -14,3 +14,4 @@ import official.vision.experiments_mobile  # noqa: F401
 import official.vision.experiments_vit  # noqa: F401
 import official.vision.experiments_segmentation  # noqa: F401
 import official.vision.experiments_image_folder  # noqa: F401
+import official.vision.experiments_finetune  # noqa: F401

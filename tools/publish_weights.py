@@ -126,7 +126,13 @@ def publish(
     import tensorflow as tf
 
     import official.registry_imports  # noqa: F401
-    from official.core import checkpoints, model_store, task_factory, weights_archive
+    from official.core import (
+        checkpoints,
+        finetune,
+        model_store,
+        task_factory,
+        weights_archive,
+    )
 
     manifest = manifest or os.path.join(output_dir, "manifest.json")
     _check_early(name, license, manifest, replace)
@@ -134,7 +140,11 @@ def publish(
         checkpoint_path, experiment, config_files, params_override
     )
     model = task_factory.get_task(config.task).build_model()
+    # As the export does: the run's frozen variables and LoRA adapters shape
+    # the checkpoint; adapters are merged into the published kernels.
+    finetune.prepare_export(model, config.trainer.finetune)
     prefix = checkpoints.restore_model(model, checkpoint_path)
+    finetune.merge_adapters(model, prefix)
     task = config.as_dict()["task"]
     model_config = {"task": {"model": task["model"]}} if "model" in task else {}
     os.makedirs(output_dir, exist_ok=True)

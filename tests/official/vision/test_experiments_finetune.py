@@ -24,7 +24,8 @@ def test_recipe_validates_with_weights_and_refuses_without(name):
     )
     assert isinstance(cfg, FinetuneExperimentConfig)
     assert cfg.trainer.init_checkpoint_modules == "backbone"
-    assert cfg.trainer.finetune.active
+    # Full fine-tuning of the ViT changes nothing of trainer.finetune.
+    assert cfg.trainer.finetune.active == (name != "vit_b16_imagenet_finetune")
     assert cfg.trainer.train_epochs > 0
     assert cfg.task.train_data.num_examples > 0
     # params.yaml of a run loads back onto the recipe.

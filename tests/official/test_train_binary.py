@@ -44,6 +44,7 @@ def _run_binary(argv, capsys):
     return code, capsys.readouterr()
 
 
+@pytest.mark.slow  # end to end, ~10 s on 2 cores
 def test_train_resume_eval(digits_dir, tmp_path):
     model_dir = str(tmp_path / "model")
     cfg = load_experiment_config(
@@ -81,6 +82,7 @@ def test_train_resume_eval(digits_dir, tmp_path):
     assert again == more
 
 
+@pytest.mark.slow  # end to end, ~10 s on 2 cores
 def test_mirrored_two_replicas(digits_dir, tmp_path):
     assert len(tf.config.list_logical_devices("CPU")) == 2
     model_dir = str(tmp_path / "m")

@@ -84,6 +84,7 @@ def test_flags_override_the_run_config(digits_run):
     assert "--experiment=resnet_digits" in source and "params.yaml" in source
 
 
+@pytest.mark.slow  # end to end, ~10 s on 2 cores
 def test_image_folder_run_exports_with_parity(tmp_path, digits_dir):
     folder = str(tmp_path / "images")
     write_synthetic_image_folder(

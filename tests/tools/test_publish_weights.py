@@ -52,6 +52,7 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+@pytest.mark.slow  # end to end, ~10 s on 2 cores
 def test_publish_serve_and_initialize_by_name(digits_dir, tmp_path, home, capsys):
     source = str(tmp_path / "source")
     cfg = _config(digits_dir, **{"trainer.ema_decay": 0.5})

@@ -30,7 +30,17 @@ def test_help_and_bad_flag(name, capsys):
     assert "no_such_flag" in err and "--help" in err
 
 
-@pytest.mark.parametrize("name", TOOLS)
+# These import TensorFlow before parsing flags: ~5 s each in a fresh process.
+_IMPORT_TF_FIRST = ("benchmark_train", "plot_curves")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in _IMPORT_TF_FIRST else n
+        for n in TOOLS
+    ],
+)
 def test_every_tool_runs_as_a_script_from_the_checkout(name, tmp_path):
     """`python tools/NAME.py --help` works from any directory, uninstalled."""
     import os

@@ -391,6 +391,7 @@ def test_hook_config_errors():
         )
 
 
+@pytest.mark.slow  # end to end, ~10 s on 2 cores
 def test_continuous_eval_evaluates_new_checkpoints_until_train_steps(
     digits_dir, tmp_path
 ):

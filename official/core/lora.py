@@ -109,9 +109,10 @@ def enable(
         )
     for layer in chosen:
         if layer.quantization_mode:
-            raise NotImplementedError(
-                f"LoRA on the quantized layer {layer.name!r} "
-                f"({layer.quantization_mode}) is not supported here."
+            raise ValueError(
+                f"trainer.finetune.lora: layer {layer.name!r} is quantized "
+                f"({layer.quantization_mode}); LoRA adapts float kernels only. "
+                "Exclude it with trainable_patterns or target_patterns."
             )
         layer.enable_lora(rank, lora_alpha=alpha or None)
     return chosen

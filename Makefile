@@ -12,7 +12,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): setup.py | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev,serving,tools,coco,onnx]"
+	$(PY) -m pip install --quiet -e ".[dev,serving,tools,coco,onnx,nlp,hub,llm]"
 	touch $(STAMP)
 
 install: $(STAMP)

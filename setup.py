@@ -52,6 +52,15 @@ setup(
         # file, onnxruntime runs it for parity. Tried with TF 2.21, numpy 2.4,
         # protobuf 7: tf2onnx 1.17.0, onnx 1.23.2, onnxruntime 1.32.0.
         "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.17", "onnxruntime>=1.20"],
+        # Text tasks: WordPiece tokenization inside the graph. Its ops are
+        # compiled against one TensorFlow minor version, so it is pinned to
+        # the same minor as `tensorflow` above.
+        "nlp": ["tensorflow-text>=2.21,<2.22"],
+        # keras-hub preset directories (importers of BERT and vision presets).
+        # Tried with keras-hub 0.32.0 on Keras 3.15 and TensorFlow 2.21.
+        "hub": ["keras-hub>=0.32,<0.33"],
+        # Causal-LM fine-tuning runs keras-hub models with their tokenizers.
+        "llm": ["keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22"],
     },
     entry_points={
         "console_scripts": [

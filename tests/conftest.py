@@ -4,6 +4,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from official.core import cpu_tuning  # noqa: E402
+
+# The binaries' CPU settings (oneDNN kernels, malloc), before TensorFlow loads.
+cpu_tuning.tune_process()
+
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

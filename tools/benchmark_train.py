@@ -5,6 +5,9 @@ Examples:
       --global_batch_size=32 --image_size=224 --num_loops=3 --steps_per_loop=5
     python tools/benchmark_train.py --experiment=resnet_digits --num_loops=5 \\
       --steps_per_loop=20 --output_json=/tmp/digits_bench.json
+    python tools/benchmark_train.py --experiment=resnet_imagenet \\
+      --global_batch_size=8 --image_size=128 --num_loops=2 --steps_per_loop=5 \\
+      --reference=tf_models_official
 
 What runs is the real trainer (`official.core.trainer.Trainer.train`: the
 strategy from `runtime`, the task's model, loss and metrics, the configured
@@ -21,6 +24,21 @@ are estimated as 3x the forward FLOPs per example (the backward pass costs
 about twice the forward), counted as in `tools/model_summary.py`: 2 x the
 multiply-adds of convolutions and matrix products.
 
+Beside the rate it reports what decides it on a CPU (`tools/benchmark_host.py`):
+the CPU model and its AVX2 / AVX-512 / VNNI / bfloat16 / AMX units, whether
+TensorFlow runs oneDNN's kernels, the malloc settings of
+`official.core.cpu_tuning`, and per train step the user and system CPU
+seconds and the page faults of the process.
+
+`--reference=tf_models_official` then runs tf-models-official 2.20's own
+train step (its `resnet_imagenet` experiment with the same ResNet depth,
+input size, classes, batch and precision; its `base_trainer.Trainer` and
+optimizer) on the same batch, in a virtual environment of its own (made with
+pip under `$GARDEN_HOME/benchmark/` on first use, or `--reference_python`),
+with the same warm-up and timed loops, and prints both rates and their ratio.
+It runs with the environment the user gave, without the oneDNN variable
+Garden's process set for itself.
+
 Supports image classification experiments (an `ImageClassificationTaskConfig`).
 """
 
@@ -32,6 +50,7 @@ import math
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -90,6 +109,28 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_string(
     "output_json", None, "Also write the results to this JSON file.", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+    "reference",
+    "none",
+    ["none", "tf_models_official"],
+    "Also time tf-models-official's train step on the same batch, in its own "
+    "virtual environment (ResNet classifiers, one device).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "reference_python",
+    None,
+    "A Python that has tf-models-official installed (default: the one in "
+    "--reference_venv).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "reference_venv",
+    None,
+    "Virtual environment for the reference, made with pip on first use "
+    "(default: $GARDEN_HOME/benchmark/tf-models-official-2.20).",
+    flag_values=FLAGS,
 )
 
 
@@ -211,33 +252,40 @@ def load_config(
     return config_loader.load_experiment_config(experiment, list(config_files), items)
 
 
+def synthetic_batch(config, batch: int, pipeline: int = 0, seed: int = 0):
+    """One batch of standard-normal images and random int32 labels."""
+    import tensorflow as tf
+
+    height, width, channels = config.task.model.input_size
+    images = tf.random.stateless_normal(
+        (batch, height, width, channels), seed=[seed, pipeline]
+    )
+    labels = tf.random.stateless_uniform(
+        (batch,),
+        seed=[seed + 1, pipeline],
+        minval=0,
+        maxval=config.task.model.num_classes,
+        dtype=tf.int32,
+    )
+    return images, labels
+
+
 def synthetic_dataset_fn(config, seed: int = 0):
     """`dataset_fn(input_context)` for `distribute_datasets_from_function`.
 
     Each input pipeline repeats one in-memory batch of standard-normal images
-    `[per_replica_batch, height, width, channels]` and random labels, in the
-    format the task's training input produces (int32 class ids, or float32
-    one-hot soft labels when mixup or cutmix is on).
+    `[per_replica_batch, height, width, channels]` and random labels
+    (`synthetic_batch`), in the format the task's training input produces
+    (int32 class ids).
     """
     import tensorflow as tf
 
-    height, width, channels = config.task.model.input_size
-    num_classes = config.task.model.num_classes
     global_batch = config.task.train_data.global_batch_size
 
     def dataset_fn(ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         batch = ctx.get_per_replica_batch_size(global_batch) if ctx else global_batch
         pipeline = ctx.input_pipeline_id if ctx else 0
-        images = tf.random.stateless_normal(
-            (batch, height, width, channels), seed=[seed, pipeline]
-        )
-        labels = tf.random.stateless_uniform(
-            (batch,),
-            seed=[seed + 1, pipeline],
-            minval=0,
-            maxval=num_classes,
-            dtype=tf.int32,
-        )
+        images, labels = synthetic_batch(config, batch, pipeline, seed)
         return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
     return dataset_fn
@@ -245,22 +293,27 @@ def synthetic_dataset_fn(config, seed: int = 0):
 
 def _loop_timer():
     from official.core.hooks import Hook
+    from tools import benchmark_host
 
     class LoopTimer(Hook):
-        """Wall time of each train loop (from the previous loop's end)."""
+        """Wall time and CPU use of each train loop (from the previous loop's end)."""
 
         def __init__(self):
             super().__init__()
             self.seconds: list[float] = []
+            self.usage: list[dict] = []
             self._last = None
+            self._last_usage = None
 
         def on_train_begin(self, logs=None):
             self._last = time.perf_counter()
+            self._last_usage = benchmark_host.usage()
 
         def on_loop_end(self, step, logs):
-            now = time.perf_counter()
+            now, now_usage = time.perf_counter(), benchmark_host.usage()
             self.seconds.append(now - self._last)
-            self._last = now
+            self.usage.append(benchmark_host.usage_delta(self._last_usage, now_usage))
+            self._last, self._last_usage = now, now_usage
 
     return LoopTimer()
 
@@ -274,6 +327,7 @@ def benchmark(
     num_loops: int = 3,
     steps_per_loop: int = 5,
     matmul_size: int = 2048,
+    reference_python: str | None = None,
 ) -> dict:
     """Times an experiment's train step on synthetic input.
 
@@ -287,18 +341,26 @@ def benchmark(
         num_loops: int, timed loops after one untimed warm-up loop.
         steps_per_loop: int, steps per loop.
         matmul_size: int, side of the matmul that measures the peak.
+        reference_python: a Python with tf-models-official; when given, its
+            train step runs on the same batch (`tools/benchmark_host.py`)
+            and the result gets a `reference` entry.
 
     Returns:
         dict with `examples_per_second` (steady state), `step_seconds`,
         `loop_seconds` (every loop, warm-up first), `forward_flops_per_example`,
         `train_flops_per_example` (3x forward), `achieved_gflops`,
-        `matmul_peak_gflops`, `peak_share`, and the settings measured.
+        `matmul_peak_gflops`, `peak_share`, `host` (CPU model and
+        features, cores, oneDNN, malloc settings), `per_step` (user and
+        system CPU seconds, minor and major page faults, averaged over the
+        timed loops), `system_share` (system / (user + system) CPU time),
+        and the settings measured.
     """
     import keras
     import tensorflow as tf
 
     from official.core import distribute, task_factory
     from official.core.trainer import Trainer
+    from tools import benchmark_host
 
     config = load_config(
         experiment,
@@ -310,6 +372,9 @@ def benchmark(
         steps_per_loop,
     )
     runtime = config.runtime
+    spec = None
+    if reference_python:
+        spec = benchmark_host.reference_spec(config, num_loops, steps_per_loop)
     if runtime.seed is not None:
         keras.utils.set_random_seed(runtime.seed)
     from official.modeling.layers import conv2d
@@ -350,6 +415,16 @@ def benchmark(
     examples_per_second = steps * global_batch_size / seconds
     train_flops = 3 * forward_flops
     achieved = examples_per_second * train_flops / 1e9
+    per_step = _per_step(timer.usage[1:], steps)
+    reference = None
+    if spec is not None:
+        images, labels = synthetic_batch(config, global_batch_size)
+        reference = _reference_result(
+            benchmark_host.run_reference(spec, images, labels, reference_python),
+            global_batch_size,
+            steps_per_loop,
+        )
+        reference["ratio"] = examples_per_second / reference["examples_per_second"]
     return {
         "experiment": experiment,
         "global_batch_size": global_batch_size,
@@ -378,7 +453,62 @@ def benchmark(
         "keras": keras.__version__,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
+        "host": benchmark_host.host_info(),
+        "per_step": per_step,
+        "system_share": _system_share(per_step),
+        "reference": reference,
     }
+
+
+def _per_step(usages: list[dict], steps: int) -> dict:
+    """Sums of `usage_delta` dicts divided by the number of steps."""
+    keys = ("user_seconds", "system_seconds", "minor_faults", "major_faults")
+    return {key: sum(u[key] for u in usages) / steps for key in keys}
+
+
+def _system_share(per_step: dict) -> float:
+    cpu = per_step["user_seconds"] + per_step["system_seconds"]
+    return per_step["system_seconds"] / cpu if cpu else 0.0
+
+
+def _reference_result(raw: dict, global_batch_size: int, steps_per_loop: int) -> dict:
+    """tfm_reference_step.py's result in benchmark terms (warm-up loop dropped)."""
+    timed = raw["loops"][1:]
+    steps = steps_per_loop * len(timed)
+    seconds = sum(loop["seconds"] for loop in timed)
+    per_step = _per_step(timed, steps)
+    return {
+        "tf_models_official": raw["tf_models_official"],
+        "tensorflow": raw["tensorflow"],
+        "onednn": raw["onednn"],
+        "trainable_parameters": raw["trainable_parameters"],
+        "loop_seconds": [loop["seconds"] for loop in raw["loops"]],
+        "step_seconds": seconds / steps,
+        "examples_per_second": steps * global_batch_size / seconds,
+        "per_step": per_step,
+        "system_share": _system_share(per_step),
+    }
+
+
+def _cpu_row(result: dict) -> str:
+    p = result["per_step"]
+    return (
+        f"{p['user_seconds']:.3f} s user, {p['system_seconds']:.3f} s system "
+        f"({100 * result['system_share']:.1f} % system); "
+        f"{p['minor_faults']:.0f} minor / {p['major_faults']:.0f} major page faults"
+    )
+
+
+def _on_off(flag: bool | None) -> str:
+    return {True: "on", False: "off"}.get(flag, "unknown")
+
+
+def _malloc_text(settings: dict | None) -> str:
+    if settings is None:
+        return "not glibc (unchanged)"
+    if not settings:
+        return "unchanged (environment or GARDEN_CPU_TUNING=0)"
+    return ", ".join(f"{k}={v}" for k, v in settings.items())
 
 
 def format_table(result: dict) -> str:
@@ -409,12 +539,38 @@ def format_table(result: dict) -> str:
         ("achieved GFLOP/s", f"{r['achieved_gflops']:.2f}"),
         ("float32 matmul peak", f"{r['matmul_peak_gflops']:.2f} GFLOP/s ({n}x{n})"),
         ("share of peak", f"{100 * r['peak_share']:.1f} %"),
+        ("CPU time per step", _cpu_row(r)),
+        (
+            "CPU",
+            f"{r['host']['cpu_model']} ({', '.join(r['host']['cpu_features']) or '-'}"
+            f"), {r['host']['cores']} core(s) usable",
+        ),
+        (
+            "kernels / malloc",
+            f"oneDNN {_on_off(r['host']['onednn'])}; malloc "
+            f"{_malloc_text(r['host']['malloc_settings'])}",
+        ),
         (
             "versions",
             f"TensorFlow {r['tensorflow']}, Keras {r['keras']}, "
             f"{r['cpu_count']} CPU(s)",
         ),
     ]
+    ref = r.get("reference")
+    if ref:
+        rows += [
+            (
+                "reference",
+                f"tf-models-official {ref['tf_models_official']}, TensorFlow "
+                f"{ref['tensorflow']}, oneDNN {_on_off(ref['onednn'])}",
+            ),
+            (
+                "reference examples/s",
+                f"{ref['examples_per_second']:.2f} ({ref['step_seconds']:.4f} s/step)",
+            ),
+            ("reference CPU/step", _cpu_row(ref)),
+            ("Garden / reference", f"{ref['ratio']:.2f}x examples/s"),
+        ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -433,7 +589,22 @@ def main(argv: list[str]) -> int:
         )
         return 2
     from official.core.trainer import Preempted
+    from tools import benchmark_host
 
+    reference_python = None
+    if FLAGS.reference == "tf_models_official":
+        reference_python = FLAGS.reference_python
+        if not reference_python:
+            from official.core.model_store import garden_home
+
+            venv = FLAGS.reference_venv or os.path.join(
+                garden_home(), "benchmark", "tf-models-official-2.20"
+            )
+            try:
+                reference_python = benchmark_host.ensure_reference_venv(venv)
+            except (OSError, subprocess.CalledProcessError) as e:
+                print(f"error: could not make {venv}: {e}", file=sys.stderr)
+                return 1
     try:
         result = benchmark(
             FLAGS.experiment,
@@ -444,8 +615,9 @@ def main(argv: list[str]) -> int:
             FLAGS.num_loops,
             FLAGS.steps_per_loop,
             FLAGS.matmul_size,
+            reference_python,
         )
-    except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+    except (KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e:
         message = e.args[0] if e.args else str(e)
         print(f"error: {type(e).__name__}: {message}", file=sys.stderr)
         return 1

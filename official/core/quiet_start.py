@@ -6,7 +6,9 @@ On a host without a GPU, some of those lines only say that CUDA is absent
 (`CUDA_ABSENCE`: "Could not find cuda drivers", "failed call to cuInit", ...).
 
 `import_tensorflow_quietly()` (called by the binaries before anything imports
-TensorFlow) does, unless `--verbosity=1` (or higher) is on the command line:
+TensorFlow) first applies `official.core.cpu_tuning.tune_process()` (oneDNN
+kernels, malloc settings; always, whatever the verbosity), then does, unless
+`--verbosity=1` (or higher) is on the command line:
 
 - On a CPU-only host (`has_gpu()` is False: no `/dev/nvidia*` device node, no
   `CUDA_VISIBLE_DEVICES` naming a GPU, no loadable `libcuda`; decided without
@@ -204,6 +206,11 @@ def quiet_start(
             this a no-op.
         gpu: whether the host has a GPU; `has_gpu()` when None.
     """
+    # Before TensorFlow loads (see cpu_tuning). Imported here: this file also
+    # runs alone, without `official` importable, as the filter process.
+    from official.core import cpu_tuning
+
+    cpu_tuning.tune_process()
     if is_verbose(argv):
         yield
         return

@@ -28,6 +28,7 @@ from absl import logging
 
 from official.core import (
     checkpoints,
+    cpu_tuning,
     distribute,
     finetune,
     lora,
@@ -92,6 +93,9 @@ class Trainer:
         hooks: list | None = None,
         training: bool = True,
     ):
+        # Tensor buffers off mmap (a no-op when a binary already did it).
+        cpu_tuning.tune_process()
+        cpu_tuning.warn_if_onednn_off(logging)
         self.config = config
         self.task = task
         self.model_dir = model_dir
@@ -524,10 +528,17 @@ class Trainer:
                 if limit > 0 and i >= limit:
                     break
                 self._eval_step_fn(batch)
+            details = self.task.eval_details(self.model)
         step = int(self.global_step.numpy())
         self._sync_metrics([self.eval_loss, *self.eval_metrics])
         logs = {"loss": _scalar(self.eval_loss.result())}
         logs.update({m.name: _scalar(m.result()) for m in self.eval_metrics})
+        numbers = {
+            k: float(v)
+            for k, v in details.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        logs.update(numbers)
         logging.info("eval  | step %d | %s", step, _format_logs(logs))
         report = self.task.eval_report(logs)
         if report:
@@ -536,7 +547,8 @@ class Trainer:
         if self.is_chief:
             path = os.path.join(self.model_dir, "eval_results.json")
             with tf.io.gfile.GFile(path, "w") as f:
-                json.dump({"step": step, **logs}, f, indent=2)
+                others = {k: v for k, v in details.items() if k not in numbers}
+                json.dump({"step": step, **logs, **others}, f, indent=2)
         with checkpoints.without_save_notices():  # BestCheckpoint saves here.
             for hook in self.hooks:
                 hook.on_eval_end(step, logs)

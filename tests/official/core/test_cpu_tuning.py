@@ -1,0 +1,96 @@
+"""CPU settings applied at process start: oneDNN kernels and glibc malloc."""
+
+import ctypes
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from official.core import cpu_tuning
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def test_onednn_is_asked_for_on_x86_64_unless_set():
+    assert cpu_tuning.onednn_setting({}, "x86_64") == "1"
+    assert cpu_tuning.onednn_setting({}, "AMD64") == "1"
+    assert cpu_tuning.onednn_setting({}, "aarch64") is None
+    assert cpu_tuning.onednn_setting({"TF_ENABLE_ONEDNN_OPTS": "0"}, "x86_64") is None
+    assert cpu_tuning.onednn_setting({"GARDEN_CPU_TUNING": "off"}, "x86_64") is None
+
+
+def test_malloc_settings_leave_the_users_variables_alone():
+    assert cpu_tuning.malloc_settings({}) == {
+        "M_MMAP_MAX": 0,
+        "M_TRIM_THRESHOLD": 2**31 - 1,
+        "M_TOP_PAD": 256 << 20,
+    }
+    assert "M_TOP_PAD" not in cpu_tuning.malloc_settings({"MALLOC_TOP_PAD_": "0"})
+    assert cpu_tuning.malloc_settings({"GARDEN_CPU_TUNING": "0"}) == {}
+    assert cpu_tuning.malloc_settings({"GARDEN_CPU_TUNING": "1"}) != {}
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks "
+            "fordblks keepcost"
+        ).split()
+    ]
+
+
+_PROBE = r"""
+import ctypes, sys
+from official.core import cpu_tuning
+from tests.official.core.test_cpu_tuning import _Mallinfo2
+
+if sys.argv[1] == "tuned":
+    assert cpu_tuning.tune_malloc()["M_MMAP_MAX"] == 0
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = (ctypes.c_void_p,)
+libc.mallinfo2.restype = _Mallinfo2
+before = libc.mallinfo2().hblks
+block = libc.malloc(64 << 20)  # a 64 MiB tensor buffer
+print(libc.mallinfo2().hblks - before)
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
+@pytest.mark.parametrize("mode,mapped", [("default", "1"), ("tuned", "0")])
+def test_large_blocks_come_from_the_heap_once_tuned(mode, mapped):
+    # A fresh interpreter: this process already has the settings (conftest).
+    env = {"PATH": "", "GARDEN_CPU_TUNING": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert out.stdout.strip() == mapped, out.stderr
+
+
+def test_the_binaries_and_the_suite_run_with_onednn():
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("oneDNN is asked for on x86-64 only")
+    assert cpu_tuning.onednn_enabled() is True
+
+
+def test_warning_names_the_variable(monkeypatch):
+    messages = []
+
+    class Log:
+        def warning(self, fmt, *args):
+            messages.append(fmt % args)
+
+    monkeypatch.setattr(cpu_tuning, "_warned", False)
+    monkeypatch.setattr(cpu_tuning, "onednn_enabled", lambda: False)
+    monkeypatch.setattr(cpu_tuning.platform, "machine", lambda: "x86_64")
+    cpu_tuning.warn_if_onednn_off(Log())
+    cpu_tuning.warn_if_onednn_off(Log())  # once per process
+    assert len(messages) == 1
+    assert "TF_ENABLE_ONEDNN_OPTS=1" in messages[0]

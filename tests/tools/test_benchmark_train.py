@@ -103,3 +103,99 @@ def test_load_config_sets_the_loops(tool):
 def test_main_errors(tool, capsys, args, code, message):
     assert tool.main(["benchmark_train", *args]) == code
     assert message in capsys.readouterr().err
+
+
+def test_result_names_the_cpu_and_the_cpu_time_per_step(tool):
+    result = tool.benchmark(
+        "resnet_digits",
+        params_override=TINY,
+        global_batch_size=4,
+        image_size=16,
+        num_loops=1,
+        steps_per_loop=2,
+        matmul_size=128,
+    )
+    host = result["host"]
+    assert host["cpu_model"] and host["cores"] >= 1
+    assert set(host["cpu_features"]) <= {
+        "AVX2",
+        "AVX-512",
+        "VNNI",
+        "AVX512-BF16",
+        "AMX-BF16",
+    }
+    per_step = result["per_step"]
+    assert per_step["user_seconds"] > 0 and per_step["system_seconds"] >= 0
+    assert per_step["minor_faults"] >= 0 and per_step["major_faults"] >= 0
+    assert 0 <= result["system_share"] < 1
+    assert result["reference"] is None
+    table = tool.format_table(result)
+    assert "CPU time per step" in table and host["cpu_model"] in table
+    assert "oneDNN" in table and "malloc" in table
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("task.model.backbone.type=mobilenet", "compares ResNet classifiers"),
+        ("runtime.distribution_strategy=mirrored", "runs one device"),
+        ("task.train_data.mixup_alpha=0.2", "needs integer labels"),
+    ],
+)
+def test_reference_refuses_what_it_cannot_compare(override, message):
+    from official.core import config_loader
+    from tools import benchmark_host
+
+    config = config_loader.load_experiment_config(
+        "resnet_imagenet", [], config_loader.parse_params_override(override)
+    )
+    with pytest.raises(ValueError, match=message):
+        benchmark_host.reference_spec(config, 2, 5)
+
+
+def test_reference_spec_matches_the_run(tool):
+    from tools import benchmark_host
+
+    config = tool.load_config(
+        "resnet_imagenet",
+        params_override="task.model.backbone.params.model_id=18",
+        global_batch_size=8,
+        image_size=32,
+    )
+    spec = benchmark_host.reference_spec(config, 2, 5)
+    assert spec == {
+        "experiment": "resnet_imagenet",
+        "model_id": 18,
+        "input_size": [32, 32, 3],
+        "num_classes": config.task.model.num_classes,
+        "global_batch_size": 8,
+        "mixed_precision_dtype": "float32",
+        "num_loops": 2,
+        "steps_per_loop": 5,
+    }
+
+
+def test_reference_without_tf_models_official_names_the_python(tmp_path):
+    import sys
+
+    import numpy as np
+
+    from tools import benchmark_host
+
+    spec = {"experiment": "resnet_imagenet", "num_loops": 1, "steps_per_loop": 1}
+    images = np.zeros((1, 4, 4, 3), np.float32)
+    with pytest.raises(RuntimeError, match="has no tf-models-official installed"):
+        benchmark_host.run_reference(
+            spec, images, np.zeros(1, np.int32), sys.executable
+        )
+
+
+def test_reference_runs_with_the_users_environment(monkeypatch):
+    from official.core import cpu_tuning
+    from tools import benchmark_host
+
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.setattr(cpu_tuning, "_onednn_set", True)
+    assert "TF_ENABLE_ONEDNN_OPTS" not in benchmark_host.reference_environment()
+    monkeypatch.setattr(cpu_tuning, "_onednn_set", False)  # the user's own value
+    assert benchmark_host.reference_environment()["TF_ENABLE_ONEDNN_OPTS"] == "1"

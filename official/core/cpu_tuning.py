@@ -8,8 +8,8 @@ for convolutions, matrix products and batch norm: oneDNN's and Eigen's. It
 turns oneDNN on by default only on CPUs with AVX512_VNNI, AVX512_BF16 or
 AMX, so on an older AVX-512 (Skylake) or an AVX2-only machine a convolution
 network trains on Eigen's kernels, whose backward convolutions are slow on
-small feature maps: ResNet-18 at 32 px, batch 128, trains at 63 examples/s
-on Eigen's kernels and 590 with oneDNN's on the same machine.
+small feature maps: ResNet-18 at 32 px, batch 128, trained at 49-51
+examples/s on Eigen's kernels and 570-760 with oneDNN's on the same machine.
 `enable_onednn()` sets `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow is
 imported, on x86-64, unless the variable is already set (`=0` keeps Eigen's
 kernels). oneDNN may round differently from Eigen in the last bits.
@@ -19,9 +19,11 @@ kernels). oneDNN may round differently from Eigen in the last bits.
 raised dynamically up to 32 MiB) with a fresh `mmap` and unmaps it when
 freed, so a train step whose activations are megabytes each maps and unmaps
 them on every step, and the kernel faults in and zeroes every page again.
-ResNet-50 at 128 px, batch 8: 1.44 M minor page faults and 14.0 examples/s
-by default, 0.41 M and 28.5 examples/s with the settings below (peak RSS
-1.70 vs 1.75 GB). `tune_malloc()` sets, through `mallopt`:
+ResNet-50 at 128 px, batch 8: 66,000 minor page faults per step, 22 % of
+the CPU time in the kernel and 10.3 / 20.3 examples/s (two runs) by default;
+230-970 faults per step, 5 % and 19.4 / 26.0 examples/s with the settings
+below (peak RSS of a short run 1.70 vs 1.75 GB). `tune_malloc()` sets,
+through `mallopt`:
 
 - `M_MMAP_MAX` = 0: no block is served by `mmap` (a thread arena still maps
   a block larger than its 64 MiB heap), so freed buffers return to the heap

@@ -1,0 +1,71 @@
+"""Runs the README section "Speed on a CPU" as written.
+
+The first block (Garden's own benchmark) always runs. The second compares
+with tf-models-official 2.20, whose virtual environment the tools make with
+pip on first use: it runs where that environment is already made
+(`$GARDEN_HOME/benchmark/tf-models-official-2.20`), since tests download
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SECTION = "### Speed on a CPU"
+
+
+def section_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(SECTION)
+    end = text.find("\n### ", start + len(SECTION))
+    return re.findall(r"```bash\n(.*?)```", text[start:end], flags=re.S)
+
+
+def _run(code: str) -> str:
+    env = dict(os.environ)
+    env["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, f"{code}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_the_section_has_its_two_blocks():
+    own, comparison = section_blocks()
+    assert own.count("python tools/benchmark_train.py") == 2
+    assert "--reference=tf_models_official" in comparison
+    assert "python tools/benchmark_binaries.py" in comparison
+
+
+@pytest.mark.slow
+def test_benchmark_commands_run_as_written():
+    out = _run(section_blocks()[0])
+    assert out.count("examples/s") >= 2
+    assert out.count("CPU time per step") == 2
+    assert "oneDNN on" in out or sys.platform != "linux"
+
+
+@pytest.mark.slow
+def test_comparison_commands_run_as_written():
+    from official.core.model_store import garden_home
+
+    venv = pathlib.Path(garden_home()) / "benchmark" / "tf-models-official-2.20"
+    if not (venv / ".garden-reference-ready").exists():
+        pytest.skip(f"needs the tf-models-official venv at {venv} (made with pip)")
+    out = _run(section_blocks()[1])
+    assert "Garden / reference" in out
+    assert "Garden / tf-models-official:" in out

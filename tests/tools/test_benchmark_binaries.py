@@ -84,3 +84,9 @@ def test_loops_divide_both_runs_and_per_step_is_the_difference(tool):
 def test_step_counts_are_checked(tool, capsys):
     assert tool.main(["benchmark_binaries", "--short_steps=5", "--long_steps=5"]) == 2
     assert "0 < --short_steps < --long_steps" in capsys.readouterr().err
+
+
+def test_the_fastest_positive_repeat_counts(tool):
+    assert tool.best_step_seconds([{"seconds": 0.5}, {"seconds": 0.3}]) == 0.3
+    assert tool.best_step_seconds([{"seconds": -0.1}, {"seconds": 0.4}]) == 0.4
+    assert tool.best_step_seconds([{"seconds": -0.1}]) is None

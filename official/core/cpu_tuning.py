@@ -15,29 +15,31 @@ imported, on x86-64, unless the variable is already set (`=0` keeps Eigen's
 kernels). oneDNN may round differently from Eigen in the last bits.
 
 **glibc malloc.** TensorFlow's CPU allocator takes every tensor buffer from
-`malloc`. glibc serves a block above its mmap threshold (128 KiB at first,
-raised dynamically up to 32 MiB) with a fresh `mmap` and unmaps it when
-freed, so a train step whose activations are megabytes each maps and unmaps
-them on every step, and the kernel faults in and zeroes every page again.
-ResNet-50 at 128 px, batch 8 (`strace -f -c`: 98 `mmap` / `munmap` pairs
-per step by default, none with the settings): 66,000 minor page faults per
-step, 22 % of
-the CPU time in the kernel and 10.3 / 20.3 examples/s (two runs) by default;
+`malloc`, mostly from the arenas of its worker threads, whose memory glibc
+maps in heaps of up to 64 MiB. By default glibc gives memory back to the
+kernel as soon as the free space at a heap's top passes its trim threshold
+(deleting a thread heap that empties), so a train step that frees its
+activations hands their pages back and the next step maps them again; the
+kernel faults in and zeroes every page each time. ResNet-50 at 128 px,
+batch 8 (`strace -f -c`: 98 `mmap` / `munmap` pairs per step by default,
+none with the settings): 66,000 minor page faults per step, 22 % of the CPU
+time in the kernel and 10.3 / 20.3 examples/s (two runs) by default;
 230-970 faults per step, 5 % and 19.4 / 26.0 examples/s with the settings
-below (peak RSS of a short run 1.70 vs 1.75 GB). `tune_malloc()` sets,
-through `mallopt`:
+(peak RSS of a short run 1.70 vs 1.73 GB). `tune_malloc()` sets, through
+`mallopt`:
 
-- `M_MMAP_MAX` = 0: no block is served by `mmap` (a thread arena still maps
-  a block larger than its 64 MiB heap), so freed buffers return to the heap
-  and the next step reuses them;
-- `M_TRIM_THRESHOLD` = 2^31 - 1: the heap's top is not given back to the
-  kernel after each step;
-- `M_TOP_PAD` = 256 MiB: the heap grows in large steps.
+- `M_TRIM_THRESHOLD` = 2^31 - 1: free memory at a heap's top stays mapped
+  for the next step;
+- `M_TOP_PAD` = 256 MiB: a heap grows in large steps (ResNet-18 at 32 px,
+  batch 128 still took 33,000 faults per step with the trim threshold
+  alone, 500 with both).
 
-The price is memory kept: the resident size stays at its peak instead of
-shrinking between steps. A setting given in the environment
-(`MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`, which glibc
-reads at start) is left as the user set it. On a C library other than glibc
+Setting either also fixes glibc's mmap threshold at 128 KiB (no dynamic
+raise); blocks above it are still mapped and unmapped one by one, which
+measured no slower here. The price is memory kept: the resident size stays
+at its peak instead of shrinking between steps. A setting given in the
+environment (`MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`, which glibc reads
+at start) is left as the user set it. On a C library other than glibc
 (musl, macOS) nothing is changed.
 
 `tune_process()` does both. The binaries call it when they start
@@ -52,9 +54,8 @@ from official.core import cpu_tuning
 
 assert cpu_tuning.onednn_setting({}, "x86_64") == "1"
 assert cpu_tuning.onednn_setting({"TF_ENABLE_ONEDNN_OPTS": "0"}, "x86_64") is None
-assert cpu_tuning.malloc_settings({"MALLOC_MMAP_MAX_": "65536"}) == {
+assert cpu_tuning.malloc_settings({"MALLOC_TOP_PAD_": "65536"}) == {
     "M_TRIM_THRESHOLD": 2**31 - 1,
-    "M_TOP_PAD": 256 << 20,
 }
 assert cpu_tuning.malloc_settings({"GARDEN_CPU_TUNING": "0"}) == {}
 ```
@@ -72,11 +73,10 @@ DISABLE_VARIABLE = "GARDEN_CPU_TUNING"
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 # mallopt parameter numbers from glibc's <malloc.h>.
-_MALLOPT_PARAMS = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_MAX": -4}
+_MALLOPT_PARAMS = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2}
 
 # Parameter -> (value, the environment variable glibc reads for it).
 MALLOC_SETTINGS = {
-    "M_MMAP_MAX": (0, "MALLOC_MMAP_MAX_"),
     "M_TRIM_THRESHOLD": (2**31 - 1, "MALLOC_TRIM_THRESHOLD_"),
     "M_TOP_PAD": (256 << 20, "MALLOC_TOP_PAD_"),
 }

@@ -11,6 +11,7 @@ overrides.
 Example:
 ```python
 import dataclasses
+import re
 from official.base.config import Config
 
 @dataclasses.dataclass
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Union
@@ -91,6 +93,16 @@ class NoAliasSafeLoader(yaml.SafeLoader):
                 event.start_mark,
             )
         return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads `3e-3` as a string: its floats need a dot. Configs
+# also take YAML 1.2's floats, so `3e-3` and `1E5` are numbers everywhere
+# (config files, `--params_override`, the `params` of a `type`).
+NoAliasSafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def yaml_error_line(error: yaml.YAMLError) -> str:

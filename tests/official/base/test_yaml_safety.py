@@ -153,3 +153,25 @@ def test_a_long_malformed_override_is_cut():
         parse_params_override("y" * 100_000)
     assert len(str(info.value)) < 400
     assert "(100002 characters)" in str(info.value)
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    from official.base.config import load_yaml
+
+    values = load_yaml("a: 3e-3\nb: 1E5\nc: -2e+2\nd: 1\ne: 3e\nf: e5", "test")
+    assert values == {"a": 0.003, "b": 1e5, "c": -200.0, "d": 1, "e": "3e", "f": "e5"}
+    assert isinstance(values["a"], float) and isinstance(values["d"], int)
+
+
+def test_a_learning_rate_override_in_exponent_form_reaches_the_schedule():
+    from official.core import config_loader
+
+    config = config_loader.load_experiment_config(
+        "resnet_digits",
+        [],
+        config_loader.parse_params_override(
+            "trainer.optimizer_config.learning_rate.params.initial_learning_rate=3e-3"
+        ),
+    )
+    lr = config.trainer.optimizer_config.learning_rate.params
+    assert lr["initial_learning_rate"] == 0.003

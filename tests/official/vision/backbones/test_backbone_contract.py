@@ -42,7 +42,9 @@ TINY_PARAMS = {
     },
 }
 NAMES = sorted(BACKBONES.names())
-SAVED_MODEL_ATOL = 1e-5
+# The SavedModel runs as a graph, where oneDNN fuses ops differently from eager
+# execution: float32 rounding differs by ~1e-5 of the outputs' scale.
+SAVED_MODEL_ATOL = 5e-5
 TFLITE_ATOL = 1e-4
 
 
@@ -74,6 +76,7 @@ def built(request, tmp_path_factory):
     name = request.param
     if name not in TINY_PARAMS:
         pytest.fail(f"No TINY_PARAMS entry for backbone {name!r}.")
+    keras.utils.set_random_seed(0)
     backbone = BACKBONES.get(name)(input_shape=(SIZE, SIZE, 3), **TINY_PARAMS[name])
     expected = _numpy(backbone(_images(), training=False))
     path = str(tmp_path_factory.mktemp(f"{name}_saved_model"))

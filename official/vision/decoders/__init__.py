@@ -1,0 +1,1 @@
+"""Decoders: multi-level features in, multi-level features out (FPN)."""

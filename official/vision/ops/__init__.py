@@ -1,0 +1,1 @@
+"""Detection ops: anchors, box coding, target assignment, NMS."""

@@ -445,6 +445,11 @@ def export_task(
                 list(tflite_fn(tf.constant(parity_images[:1])).keys()),
             )
 
+        signature_inputs = task.parity_signature_inputs(len(parity_images))
+        if input_types[0] in signature_inputs:
+            signature_inputs[saved_model_export.SERVING_DEFAULT] = signature_inputs[
+                input_types[0]
+            ]
         report_parity = parity.check_parity(
             parity_images,
             parity_labels,
@@ -453,6 +458,7 @@ def export_task(
             saved_model_dir=saved_model_dir,
             tflite_files=tflite_files,
             onnx_file=onnx_file,
+            signature_inputs=signature_inputs,
             measures=task.parity_measures,
             reference_measures=task.parity_reference_measures,
             tolerance_for=task.parity_tolerance,

@@ -15,7 +15,10 @@ version that fails to load is reported by `statuses()` (state END with the
 error) and is not retried until its files change; the versions already
 loaded keep serving meanwhile.
 
-Imports only TensorFlow and the standard library.
+Imports only TensorFlow and the standard library, and tensorflow-text when it
+is installed (`register_text_ops`): SavedModels that tokenize text inside
+(Garden's text exports) need its ops, which the stock TF Serving binary does
+not have.
 """
 
 from __future__ import annotations
@@ -45,6 +48,17 @@ class VersionStatus:
     error_message: str = ""
 
 
+def register_text_ops() -> bool:
+    """Imports tensorflow-text when installed, which registers its ops
+    (WordPiece tokenization, ...) so that SavedModels using them load.
+    Returns whether it is available."""
+    try:
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class LoadedVersion:
     """One loaded SavedModel version: its signatures, SignatureDefs and labels.
 
@@ -63,6 +77,7 @@ class LoadedVersion:
         # through one Session callable per signature. A request then costs
         # one C++ call; a TF2 concrete function call costs about 0.3 ms more
         # in Python per request on a small model.
+        register_text_ops()
         graph = tf.Graph()
         threads = tf.config.threading
         self.session = tf.compat.v1.Session(

@@ -59,11 +59,19 @@ class ParityError(RuntimeError):
     """An exported artifact disagrees with the Keras model beyond tolerance."""
 
 
-def run_function(fn: Callable, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Calls a one-input signature function (eager or loaded) in batches."""
+def run_function(
+    fn: Callable, inputs: np.ndarray | Sequence[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Calls a signature function (eager or loaded) in batches.
+
+    `inputs` is one array, or a list of arrays (one per input, in order)
+    for a signature of several inputs.
+    """
+    arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     chunks: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(inputs), _BATCH):
-        outputs = fn(tf.constant(inputs[start : start + _BATCH]))
+    for start in range(0, len(arrays[0]), _BATCH):
+        batch = [tf.constant(a[start : start + _BATCH]) for a in arrays]
+        outputs = fn(*batch)
         if not isinstance(outputs, Mapping):
             raise TypeError(
                 f"A signature function must return a dict of named outputs "
@@ -131,6 +139,7 @@ def check_parity(
     saved_model_dir: str | None = None,
     tflite_files: Mapping[str, str] | None = None,
     onnx_file: str | None = None,
+    signature_inputs: Mapping[str, Sequence[np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """Runs the examples through Keras and every artifact; returns the report.
 
@@ -149,6 +158,9 @@ def check_parity(
         saved_model_dir: the SavedModel to reload, or None.
         tflite_files: `{quantization: path}`.
         onnx_file: a `model.onnx` to run with onnxruntime, or None.
+        signature_inputs: `{signature: [array per input]}` for the same N
+            examples (`task.parity_signature_inputs`); a signature not in it
+            takes `images` as its one input (`encode_inputs`).
 
     Returns:
         `{"num_examples", "reference", "artifacts": {name: result},
@@ -176,16 +188,13 @@ def check_parity(
     if saved_model_dir is not None:
         loaded = tf.saved_model.load(saved_model_dir)
         for name, (fn, input_signature) in serving_signatures.items():
-            if len(input_signature) != 1:
-                raise ValueError(
-                    f"Parity supports one-input signatures; {name!r} has "
-                    f"{len(input_signature)} inputs."
-                )
-            spec = input_signature[0]
-            inputs = encode_inputs(name, spec, images)
+            inputs = _signature_inputs(
+                name, input_signature, images, (signature_inputs or {}).get(name)
+            )
             keras_outputs = run_function(fn, inputs)
+            names = [spec.name for spec in input_signature]
             saved = run_function(
-                functools.partial(_call_signature, loaded.signatures[name], spec.name),
+                functools.partial(_call_signature, loaded.signatures[name], names),
                 inputs,
             )
             add(
@@ -255,8 +264,32 @@ def _agreement(
     }
 
 
-def _call_signature(signature: Callable, input_name: str, x: tf.Tensor) -> dict:
-    return signature(**{input_name: x})
+def _signature_inputs(
+    name: str,
+    input_signature: Sequence[tf.TensorSpec],
+    images: np.ndarray,
+    given: Sequence[np.ndarray] | None,
+) -> list[np.ndarray]:
+    """One array per input of signature `name`, for the N parity examples."""
+    if given is None:
+        if len(input_signature) != 1:
+            raise ValueError(
+                f"Signature {name!r} has {len(input_signature)} inputs: its task's "
+                "parity_signature_inputs must give them."
+            )
+        return [encode_inputs(name, input_signature[0], images)]
+    given = [np.asarray(a) for a in given]
+    if len(given) != len(input_signature) or any(len(a) != len(images) for a in given):
+        raise ValueError(
+            f"parity_signature_inputs[{name!r}] must hold {len(input_signature)} "
+            f"array(s) of {len(images)} examples. Received: "
+            f"{[a.shape for a in given]}."
+        )
+    return given
+
+
+def _call_signature(signature: Callable, input_names: list[str], *xs) -> dict:
+    return signature(**dict(zip(input_names, xs, strict=True)))
 
 
 def _tflite_input_name(path: str) -> str:

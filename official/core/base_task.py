@@ -51,6 +51,17 @@ class Task(abc.ABC):
         for metric in metrics:
             metric.update_state(labels, outputs)
 
+    def eval_details(self, model: keras.Model) -> dict[str, Any]:
+        """Results of an evaluation beyond its metrics (e.g. generated text).
+
+        Called by the trainer after each evaluation pass, with the weights
+        just evaluated. Numbers join the evaluation's metrics (the log line,
+        summaries, hooks and `eval_results.json`); other JSON-ready values
+        are written to `eval_results.json` only. Default: none.
+        """
+        del model
+        return {}
+
     def eval_report(self, logs: dict[str, float]) -> str:
         """Extra text the trainer logs after an evaluation's one-line summary
         (e.g. a per-class table); empty for none."""
@@ -76,6 +87,19 @@ class Task(abc.ABC):
     def serving_examples(self, num_examples: int) -> tuple[Any, Any]:
         """`(inputs, labels)` numpy arrays from the validation data, in the
         format `tflite_signature` takes: used for int8 calibration and parity."""
+
+    def parity_signature_inputs(self, num_examples: int) -> dict[str, list[Any]]:
+        """Inputs of the serving signatures for the parity examples.
+
+        `{signature name: [one numpy array per input, in the signature's
+        order]}` holding the first `num_examples` examples of
+        `serving_examples(num_examples)`, in each signature's own format (raw
+        strings, serialized tf.Examples, several tensors). A signature left
+        out gets the `serving_examples` images as its one input, PNG-encoded
+        where it takes strings (`serving/parity.py`). Default: none.
+        """
+        del num_examples
+        return {}
 
     # ---- parity hooks (export) ----------------------------------------------
     # The exporter compares every artifact's outputs with the Keras reference

@@ -1,4 +1,4 @@
-"""The pre-norm transformer encoder block of ViT."""
+"""The transformer encoder block of ViT (pre-norm) and BERT (post-norm)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ class TransformerEncoderBlock(keras.layers.Layer):
     weights. `drop_path` is stochastic depth: in training, each example's
     residual branch is dropped with probability `stochastic_depth_rate` and
     kept ones are scaled by `1 / (1 - stochastic_depth_rate)`.
+
+    With `norm_first=False` the block is post-norm (BERT's layer; the two
+    layer normalizations follow the residual additions and the MLP has no
+    dropout after GELU):
+    ```
+    x = layer_norm(x + dropout(attention(x)))
+    x = layer_norm(x + drop_path(dropout(dense(gelu(dense(x))))))
+    ```
 
     GELU: `approximate_gelu=False` (exact, erf-based) is the published ViT's
     choice and the default. Exact GELU breaks tf2onnx (it writes an invalid
@@ -40,10 +48,15 @@ class TransformerEncoderBlock(keras.layers.Layer):
             Defaults to 1e-6.
         kernel_initializer: str or `keras.initializers.Initializer`, for the
             attention and MLP kernels. Defaults to "glorot_uniform".
+        norm_first: bool, pre-norm (ViT) when True, post-norm (BERT) when
+            False. Defaults to True.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
         inputs: float tensor of shape `(batch, sequence_length, channels)`.
+        attention_mask: optional tensor of shape `(batch, sequence_length)`
+            (1 for the positions attended to, 0 for padding) or `(batch,
+            sequence_length, sequence_length)`; None attends everywhere.
         training: bool, whether dropout and stochastic depth are active.
 
     Returns:
@@ -71,6 +84,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         approximate_gelu=False,
         layer_norm_epsilon=1e-6,
         kernel_initializer="glorot_uniform",
+        norm_first=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +105,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.approximate_gelu = approximate_gelu
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.norm_first = norm_first
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -135,9 +150,16 @@ class TransformerEncoderBlock(keras.layers.Layer):
             self.stochastic_depth_rate, noise_shape=(None, 1, 1), **common
         )
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, attention_mask=None, training=None):
+        mask = None
+        if attention_mask is not None:
+            mask = keras.ops.cast(attention_mask, "bool")
+            if len(mask.shape) == 2:  # Keys only: broadcast over the queries.
+                mask = keras.ops.expand_dims(mask, axis=1)
+        if not self.norm_first:
+            return self._call_post_norm(inputs, mask, training)
         x = self.attention_norm(inputs)
-        x = self.attention(x, x, training=training)
+        x = self.attention(x, x, attention_mask=mask, training=training)
         x = self.dropout(x, training=training)
         x = inputs + self.drop_path(x, training=training)
 
@@ -148,6 +170,17 @@ class TransformerEncoderBlock(keras.layers.Layer):
         y = self.mlp_dense2(y)
         y = self.dropout(y, training=training)
         return x + self.drop_path(y, training=training)
+
+    def _call_post_norm(self, inputs, mask, training):
+        x = self.attention(inputs, inputs, attention_mask=mask, training=training)
+        x = self.dropout(x, training=training)
+        x = self.attention_norm(inputs + self.drop_path(x, training=training))
+
+        y = self.mlp_dense1(x)
+        y = keras.activations.gelu(y, approximate=self.approximate_gelu)
+        y = self.mlp_dense2(y)
+        y = self.dropout(y, training=training)
+        return self.mlp_norm(x + self.drop_path(y, training=training))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -163,4 +196,5 @@ class TransformerEncoderBlock(keras.layers.Layer):
             "approximate_gelu": self.approximate_gelu,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "norm_first": self.norm_first,
         }

@@ -1,0 +1,1 @@
+"""Text: BERT-family encoders, in-graph WordPiece, sentence prediction and MLM."""

@@ -1,0 +1,1 @@
+"""Configs of the text tasks (plain dataclasses; no TensorFlow at import)."""

@@ -1,0 +1,1 @@
+"""Importers of published text weights into Garden's encoders."""

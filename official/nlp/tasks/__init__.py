@@ -1,0 +1,1 @@
+"""Text tasks: sentence prediction and masked-LM pretraining."""

@@ -1,0 +1,1 @@
+"""In-graph WordPiece tokenization and BERT input packing (tensorflow-text)."""

@@ -110,9 +110,16 @@ def experiment_for_params(path: str) -> str:
             f"exactly its task keys: {found}. Pass --experiment=NAME "
             "(`python -m official.train --experiment=list` lists them)."
         )
+    # The first such experiment, preferring a plain `ExperimentConfig`: a
+    # subclass may add checks of its own recipe (e.g. a required
+    # init_checkpoint) that a run of another recipe need not pass.
+    matching = []
     for name in sorted(EXPERIMENTS.names()):
-        if type(exp_factory.get_exp_config(name).task) is classes[0]:
-            return name
+        config = exp_factory.get_exp_config(name)
+        if type(config.task) is classes[0]:
+            matching.append((type(config) is not ExperimentConfig, name))
+    if matching:
+        return min(matching)[1]
     raise ConfigError(
         f"No registered experiment uses {classes[0].__name__}, the task config of "
         f"{path}. Pass --experiment=NAME."

@@ -187,3 +187,183 @@ def test_runs_as_a_script_from_the_checkout(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "flags:" in result.stdout
+
+
+# --source=keras_hub: a tiny keras-hub ViT preset into the vit_imagenet experiment.
+HUB_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def vit_preset(tmp_path_factory):
+    keras_hub = pytest.importorskip("keras_hub")
+    source = keras_hub.models.ViTBackbone(
+        image_shape=(HUB_SIZE, HUB_SIZE, 3),
+        patch_size=8,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        mlp_dim=32,
+    )
+    rng = np.random.default_rng(0)
+    for variable in source.weights:
+        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
+    path = tmp_path_factory.mktemp("presets") / "tiny_vit"
+    source.save_to_preset(str(path))
+    return source, str(path)
+
+
+@pytest.fixture(scope="module")
+def vit_config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny_vit.yaml"
+    backbone = {
+        "type": "vit",
+        "params": {
+            "model_id": "ti16",
+            "patch_size": 8,
+            "hidden_size": 16,
+            "num_layers": 2,
+            "num_heads": 2,
+            "mlp_dim": 32,
+        },
+    }
+    task = {
+        "model": {
+            "input_size": [HUB_SIZE, HUB_SIZE, 3],
+            "num_classes": 10,
+            "backbone": backbone,
+        }
+    }
+    path.write_text(yaml.safe_dump({"task": task}))
+    return str(path)
+
+
+def hub_flags(preset, output_dir, config_file):
+    return [
+        "import_weights",
+        "--source=keras_hub",
+        f"--preset={preset}",
+        "--experiment=vit_imagenet",
+        f"--config_file={config_file}",
+        f"--output_dir={output_dir}",
+    ]
+
+
+def test_keras_hub_preset_to_a_checkpoint(
+    tool, vit_preset, vit_config_file, tmp_path, capsys
+):
+    source, preset = vit_preset
+    out = tmp_path / "imported_vit"
+    assert tool.main(hub_flags(preset, out, vit_config_file)) == 0
+    printed = capsys.readouterr().out
+    assert "Verified against keras-hub: max |diff| of the tokens" in printed
+    record = json.loads((out / "import_report.json").read_text())
+    assert record["source_kind"] == "keras_hub" and record["source"] == preset
+    assert record["unused"] == [] and record["skipped_by_shape"] == []
+    assert record["missing"] and all(
+        "no classifier" in m["reason"] for m in record["missing"]
+    )
+    assert len(record["matched"]) == len(source.weights)
+    assert record["verification"]["max_abs_diff"] <= record["verification"]["tolerance"]
+
+    # What the trainer does with trainer.init_checkpoint=<out>.
+    config = load_experiment_config("vit_imagenet", [vit_config_file])
+    fresh = task_factory.get_task(config.task).build_model()
+    checkpoints.initialize_from_checkpoint(fresh, str(out))
+    from official.vision.importers.keras_hub_vision import compare_outputs
+
+    x = np.random.default_rng(7).uniform(-1, 1, (2, HUB_SIZE, HUB_SIZE, 3))
+    gap, scale, _ = compare_outputs(source, fresh, x.astype("float32"))
+    assert gap <= 1e-5 * scale, (gap, scale)
+
+
+def test_keras_hub_errors(
+    tool, vit_preset, vit_config_file, tmp_path, capsys, monkeypatch
+):
+    _, preset = vit_preset
+    out = tmp_path / "never"
+    args = hub_flags(preset, out, vit_config_file)
+    assert tool.main([a for a in args if not a.startswith("--preset")]) == 2
+    assert "--preset is required with --source=keras_hub" in capsys.readouterr().err
+    assert tool.main(args + ["--weights_file=x.h5"]) == 1
+    assert (
+        "--weights_file is not used with --source=keras_hub" in capsys.readouterr().err
+    )
+    deeper = args + ["--params_override=task.model.backbone.params.num_layers=3"]
+    assert tool.main(deeper) == 1
+    assert "does not fit the Garden backbone" in capsys.readouterr().err
+    assert tool.main(hub_flags(tmp_path / "absent", out, vit_config_file)) == 1
+    assert "No keras-hub preset directory" in capsys.readouterr().err
+    assert not out.exists()
+    monkeypatch.setitem(sys.modules, "keras_hub", None)
+    assert tool.main(args) == 1
+    assert 'pip install -e ".[hub]"' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_readme_keras_hub_command(tmp_path):
+    """The README's keras-hub command, as written, on a random ViT-B/16 preset."""
+    keras_hub = pytest.importorskip("keras_hub")
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(
+        r"^python tools/import_weights\.py --source=keras_hub .*$", readme, re.M
+    )
+    argv = shlex.split(command.group(0))
+    preset = next(a.split("=", 1)[1] for a in argv if a.startswith("--preset="))
+    source = keras_hub.models.ViTBackbone(
+        image_shape=(224, 224, 3),
+        patch_size=16,
+        num_layers=12,
+        num_heads=12,
+        hidden_dim=768,
+        mlp_dim=3072,
+    )
+    source.save_to_preset(str(tmp_path / preset))
+    del source
+    argv[1] = str(ROOT / argv[1])
+    run = subprocess.run(
+        [sys.executable, *argv[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Verified against keras-hub" in run.stdout
+    out = re.search(r"--output_dir=(\S+)", command.group(0)).group(1)
+    assert (tmp_path / out / "ckpt-1.index").exists()
+
+
+def test_keras_hub_resnet_preset(tool, tmp_path, capsys):
+    """A keras-hub ResNet v1 preset into resnet_digits' ResNet-10, PyTorch padding."""
+    keras_hub = pytest.importorskip("keras_hub")
+    source = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[1, 1, 1, 1],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+    )
+    rng = np.random.default_rng(1)
+    for variable in source.weights:
+        if variable.name in ("gamma", "moving_variance"):
+            variable.assign(rng.uniform(0.5, 1.5, variable.shape).astype("float32"))
+    source.save_to_preset(str(tmp_path / "resnet"))
+    params = "task.model.backbone.params"
+    argv = [
+        "import_weights",
+        "--source=keras_hub",
+        f"--preset={tmp_path / 'resnet'}",
+        "--experiment=resnet_digits",
+        f"--output_dir={tmp_path / 'out'}",
+    ]
+    assert tool.main(argv) == 1
+    assert "set padding='symmetric'" in capsys.readouterr().err
+    override = (
+        f"--params_override={params}.width_multiplier=1.0,"
+        f"{params}.padding=symmetric,{params}.norm_epsilon=0.00001"
+    )
+    assert tool.main(argv + [override]) == 0
+    assert "max |diff| of the feature maps" in capsys.readouterr().out
+    record = json.loads((tmp_path / "out" / "import_report.json").read_text())
+    assert len(record["matched"]) == len(source.weights) and record["unused"] == []

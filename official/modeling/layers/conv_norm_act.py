@@ -8,13 +8,24 @@ from official.modeling.layers.activations import serialize_activation
 from official.modeling.layers.conv2d import Conv2D
 from official.modeling.layers.fused_batch_normalization import FusedBatchNormalization
 
+PADDINGS = ("same", "symmetric")
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
 
 @keras.saving.register_keras_serializable(package="official")
 class ConvNormAct(keras.layers.Layer):
     """A bias-free 2D convolution, batch normalization, then an activation.
 
     The convolution uses "same" padding, so the spatial size is divided by
-    `strides` (rounded up). The convolution has no bias because the batch
+    `strides` (rounded up). With `padding="symmetric"` a strided convolution
+    instead zero-pads `dilation_rate * (kernel_size - 1) // 2` pixels on every
+    side and then runs "valid", as PyTorch models (and keras-hub's ports of
+    them) do; for even input sizes "same" puts the odd pixel after the image,
+    so the two place every strided window one pixel apart. Unstrided
+    convolutions pad the same way under both. The convolution has no bias because the batch
     normalization that follows has its own offset (`beta`).
 
     Args:
@@ -34,6 +45,7 @@ class ConvNormAct(keras.layers.Layer):
         norm_epsilon: float, added to the variance. Defaults to 1e-3.
         use_sync_bn: bool, synchronize batch statistics across replicas
             (`BatchNormalization(synchronized=True)`). Defaults to False.
+        padding: "same" or "symmetric" (see above). Defaults to "same".
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
 
     Call arguments:
@@ -66,9 +78,15 @@ class ConvNormAct(keras.layers.Layer):
         norm_momentum=0.99,
         norm_epsilon=1e-3,
         use_sync_bn=False,
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if padding not in PADDINGS:
+            raise ValueError(
+                f"`padding` must be one of {', '.join(PADDINGS)}. Received: "
+                f"padding={padding!r}."
+            )
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides
@@ -79,12 +97,23 @@ class ConvNormAct(keras.layers.Layer):
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
         self.use_sync_bn = use_sync_bn
+        self.padding = padding
+        self.pad = None
+        if padding == "symmetric" and _pair(strides) != (1, 1):
+            self.pad = keras.layers.ZeroPadding2D(
+                tuple(
+                    d * (k - 1) // 2
+                    for d, k in zip(_pair(dilation_rate), _pair(kernel_size))
+                ),
+                dtype=self.dtype_policy,
+                name="pad",
+            )
 
         self.conv = Conv2D(
             filters,
             kernel_size,
             strides=strides,
-            padding="same",
+            padding="same" if self.pad is None else "valid",
             dilation_rate=dilation_rate,
             use_bias=False,
             kernel_initializer=self.kernel_initializer,
@@ -108,14 +137,20 @@ class ConvNormAct(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        if self.pad is not None:
+            input_shape = self.pad.compute_output_shape(input_shape)
         self.conv.build(input_shape)
         self.norm.build(self.conv.compute_output_shape(input_shape))
 
     def call(self, inputs, training=None):
+        if self.pad is not None:
+            inputs = self.pad(inputs)
         x = self.norm(self.conv(inputs, training=training), training=training)
         return x if self.act is None else self.act(x)
 
     def compute_output_shape(self, input_shape):
+        if self.pad is not None:
+            input_shape = self.pad.compute_output_shape(input_shape)
         return self.conv.compute_output_shape(input_shape)
 
     def get_config(self):
@@ -131,4 +166,5 @@ class ConvNormAct(keras.layers.Layer):
             "norm_momentum": self.norm_momentum,
             "norm_epsilon": self.norm_epsilon,
             "use_sync_bn": self.use_sync_bn,
+            "padding": self.padding,
         }

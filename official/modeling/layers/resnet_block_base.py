@@ -28,7 +28,8 @@ class ResNetBlockBase(keras.layers.Layer):
             branch per example in training.
         resnetd_shortcut: bool, average-pool before the projection shortcut.
         kernel_initializer, kernel_regularizer, norm_momentum, norm_epsilon,
-        use_sync_bn: as in `ConvNormAct`.
+        use_sync_bn, padding: as in `ConvNormAct` ("symmetric" pads the
+            strided 3x3 convolution on every side, PyTorch style).
     """
 
     expansion = 1
@@ -46,6 +47,7 @@ class ResNetBlockBase(keras.layers.Layer):
         norm_momentum=0.99,
         norm_epsilon=1e-3,
         use_sync_bn=False,
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -64,6 +66,7 @@ class ResNetBlockBase(keras.layers.Layer):
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
         self.use_sync_bn = use_sync_bn
+        self.padding = padding
         self.shortcut = None
         self.shortcut_pool = None
         self.se = None
@@ -85,6 +88,7 @@ class ResNetBlockBase(keras.layers.Layer):
             norm_momentum=self.norm_momentum,
             norm_epsilon=self.norm_epsilon,
             use_sync_bn=self.use_sync_bn,
+            padding=self.padding,
             dtype=self.dtype_policy,
             name=name,
         )
@@ -160,4 +164,5 @@ class ResNetBlockBase(keras.layers.Layer):
             "norm_momentum": self.norm_momentum,
             "norm_epsilon": self.norm_epsilon,
             "use_sync_bn": self.use_sync_bn,
+            "padding": self.padding,
         }

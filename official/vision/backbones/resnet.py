@@ -23,6 +23,7 @@ _STAGE_STRIDES = (1, 2, 2, 2)
 _MIN_FILTERS = 8
 STEM_TYPES = ("v1", "deep")
 OUTPUT_STRIDES = (8, 16, 32)
+PADDINGS = ("same", "symmetric")
 
 
 def scaled_filters(filters: int, width_multiplier: float) -> int:
@@ -65,6 +66,11 @@ class ResNet(keras.Model):
         output_stride: 8, 16 or 32; below 32, the last stages keep their
             resolution and dilate their 3x3 convolutions instead (DeepLab).
             Defaults to 32.
+        padding: "same" (TensorFlow's: for even sizes a strided window's odd
+            padding pixel goes after the image) or "symmetric" (PyTorch's, as
+            in torchvision and keras-hub's ResNet: every strided convolution
+            and the stem pool zero-pad `(k - 1) // 2` on every side). The
+            weights are the same; the outputs differ. Defaults to "same".
         **kwargs: base model arguments (`name`, `trainable`).
 
     Call arguments:
@@ -105,6 +111,7 @@ class ResNet(keras.Model):
         se_ratio=0.0,
         stochastic_depth_rate=0.0,
         output_stride=32,
+        padding="same",
         **kwargs,
     ):
         # A list, not the dict: an unhashable model_id then fails here too.
@@ -133,6 +140,11 @@ class ResNet(keras.Model):
                 "`stochastic_depth_rate` must be in [0, 1). Received: "
                 f"stochastic_depth_rate={stochastic_depth_rate!r}."
             )
+        if padding not in PADDINGS:
+            raise ValueError(
+                f"`padding` must be one of {', '.join(PADDINGS)}. "
+                f"Received: padding={padding!r}."
+            )
         block_cls, block_counts = RESNET_SPECS[model_id]
         initializer = keras.initializers.serialize(
             keras.initializers.get(kernel_initializer)
@@ -142,6 +154,7 @@ class ResNet(keras.Model):
             norm_epsilon=norm_epsilon,
             use_sync_bn=use_sync_bn,
             kernel_initializer=initializer,
+            padding=padding,
         )
 
         # === Functional Model ===
@@ -158,7 +171,15 @@ class ResNet(keras.Model):
             )
             x = ConvNormAct(stem // 2, 3, name="stem_conv2", **norm_args)(x)
             x = ConvNormAct(stem, 3, name="stem_conv3", **norm_args)(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+        if padding == "symmetric":
+            # Zeros pad as well as -inf would: the input is a relu output.
+            x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        x = keras.layers.MaxPooling2D(
+            3,
+            strides=2,
+            padding="same" if padding == "same" else "valid",
+            name="stem_pool",
+        )(x)
         outputs = {}
         total_blocks = sum(block_counts)
         block_index = 0
@@ -202,6 +223,7 @@ class ResNet(keras.Model):
         self.se_ratio = se_ratio
         self.stochastic_depth_rate = stochastic_depth_rate
         self.output_stride = output_stride
+        self.padding = padding
         self.output_specs = {k: tuple(v.shape) for k, v in outputs.items()}
 
     def get_config(self):
@@ -220,6 +242,7 @@ class ResNet(keras.Model):
             "se_ratio": self.se_ratio,
             "stochastic_depth_rate": self.stochastic_depth_rate,
             "output_stride": self.output_stride,
+            "padding": self.padding,
         }
 
     @classmethod

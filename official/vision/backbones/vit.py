@@ -98,6 +98,8 @@ class ViT(keras.Model):
         input_shape: tuple of 3 ints, `(height, width, channels)` of the
             input images; height and width multiples of the patch size.
             Defaults to `(224, 224, 3)`.
+        layer_norm_epsilon: float > 0, epsilon of every layer normalization
+            (the blocks' and the final one). Defaults to 1e-6.
         **kwargs: base model arguments (`name`, `trainable`).
 
     Call arguments:
@@ -139,6 +141,7 @@ class ViT(keras.Model):
         num_heads=None,
         mlp_dim=None,
         input_shape=(224, 224, 3),
+        layer_norm_epsilon=1e-6,
         **kwargs,
     ):
         params = dict(
@@ -153,6 +156,15 @@ class ViT(keras.Model):
             num_heads=num_heads,
             mlp_dim=mlp_dim,
         )
+        if (
+            isinstance(layer_norm_epsilon, bool)
+            or not isinstance(layer_norm_epsilon, (int, float))
+            or not layer_norm_epsilon > 0
+        ):
+            raise ValueError(
+                "`layer_norm_epsilon` must be a positive float. Received: "
+                f"layer_norm_epsilon={layer_norm_epsilon!r}."
+            )
         self.validate_params(params, tuple(input_shape), "ViT")
         arch = self.resolve_architecture(params)
         height, width, _ = input_shape
@@ -179,9 +191,12 @@ class ViT(keras.Model):
                 attention_dropout_rate=attention_dropout_rate,
                 stochastic_depth_rate=stochastic_depth_rate * i / max(1, depth - 1),
                 approximate_gelu=approximate_gelu,
+                layer_norm_epsilon=layer_norm_epsilon,
                 name=f"block{i + 1}",
             )(x)
-        x = keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
+        x = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="encoder_norm"
+        )(x)
         if pooling == "token":
             pooled = x[:, 0]
             patches = x[:, 1:]
@@ -206,6 +221,7 @@ class ViT(keras.Model):
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.mlp_dim = mlp_dim
+        self.layer_norm_epsilon = layer_norm_epsilon
         self.output_specs = {k: tuple(v.shape) for k, v in outputs.items()}
 
     @staticmethod
@@ -346,6 +362,7 @@ class ViT(keras.Model):
             "num_heads": self.num_heads,
             "mlp_dim": self.mlp_dim,
             "input_shape": tuple(self.input_shape[1:]),
+            "layer_norm_epsilon": self.layer_norm_epsilon,
         }
 
     @classmethod

@@ -7,6 +7,12 @@ Examples:
     python tools/model_summary.py --experiment=resnet_imagenet
     python tools/model_summary.py --experiment=resnet_digits \\
       --params_override=task.model.backbone.params.width_multiplier=0.5
+    python tools/model_summary.py --experiment=bert_sentence_prediction \\
+      --params_override=task.preprocessing.vocab_file=vocab.txt
+
+A text experiment's model is counted at its packed length
+(`task.preprocessing.seq_length`) with the three int32 inputs; it needs its
+vocabulary file, whose size sets the word embedding.
 
 FLOPs are counted per image (batch 1, inference mode) from the graph of the
 model's traced call: 2 x the multiply-adds of every Conv2D, Conv3D,
@@ -149,11 +155,27 @@ def op_macs(op) -> int:
     return 0
 
 
+# The packed inputs of a text model (BERT-style encoders), int32 [1, length].
+TOKEN_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+def _input_spec(input_shape):
+    """A float32 image spec for `(h, w, c)`; int32 token specs for `("tokens", n)`."""
+    import tensorflow as tf
+
+    if input_shape and input_shape[0] == "tokens":
+        return {
+            name: tf.TensorSpec((1, input_shape[1]), tf.int32, name=name)
+            for name in TOKEN_INPUTS
+        }
+    return tf.TensorSpec((1, *input_shape), tf.float32)
+
+
 def _graph_of(model, input_shape: tuple):
     import tensorflow as tf
     from tensorflow.python.framework import convert_to_constants
 
-    spec = tf.TensorSpec((1, *input_shape), tf.float32)
+    spec = _input_spec(tuple(input_shape))
     call = tf.function(lambda x: model(x, training=False), autograph=False)
     concrete = call.get_concrete_function(spec)
     graph = concrete.graph
@@ -165,14 +187,16 @@ def _graph_of(model, input_shape: tuple):
 
 
 def count_flops(model, input_shape: tuple) -> int:
-    """FLOPs (2 x multiply-adds) of one inference call on one image.
+    """FLOPs (2 x multiply-adds) of one inference call on one example.
 
     Args:
         model: a Keras model (or any callable taking `training=`).
-        input_shape: tuple `(height, width, channels)` without the batch.
+        input_shape: tuple `(height, width, channels)` without the batch, or
+            `("tokens", length)` for a text model taking the three packed
+            int32 inputs (`TOKEN_INPUTS`) as a dict.
 
     Returns:
-        int, FLOPs per image.
+        int, FLOPs per example.
     """
     graph = _graph_of(model, tuple(input_shape))
     return 2 * sum(op_macs(op) for op in graph.get_operations())
@@ -236,20 +260,33 @@ def build_experiment_model(
         overrides = f"{overrides},{size}" if overrides else size
     config = load_experiment_config(experiment, list(config_files), overrides)
     model = task_factory.get_task(config.task).build_model()
-    return model, tuple(config.task.model.input_size)
+    if hasattr(config.task.model, "input_size"):
+        return model, tuple(config.task.model.input_size)
+    preprocessing = getattr(config.task, "preprocessing", None)
+    if preprocessing is not None and hasattr(preprocessing, "seq_length"):
+        return model, ("tokens", preprocessing.seq_length)
+    raise ValueError(
+        f"Experiment {experiment!r} has a {type(config.task).__name__}, whose "
+        "model takes neither images (task.model.input_size) nor packed tokens "
+        "(task.preprocessing.seq_length): model_summary cannot build its input."
+    )
 
 
 def format_summary(title: str, summary: dict) -> str:
     """Human-readable lines of a `summarize` result."""
     flops = summary["flops"]
-    shape = "x".join(str(d) for d in summary["input_shape"])
+    shape = summary["input_shape"]
+    if shape and shape[0] == "tokens":
+        where, unit = f"{shape[1]} tokens", "example"
+    else:
+        where, unit = "x".join(str(d) for d in shape), "image"
     return "\n".join(
         [
-            f"{title} at {shape}",
+            f"{title} at {where}",
             f"trainable parameters:     {summary['trainable_params']:>15,}",
             f"non-trainable parameters: {summary['non_trainable_params']:>15,}",
             f"total parameters:         {summary['total_params']:>15,}",
-            f"FLOPs per image:          {flops:>15,} ({flops / 1e9:.2f} G; "
+            f"FLOPs per {unit + ':':<16}{flops:>15,} ({flops / 1e9:.2f} G; "
             f"{flops / 2e9:.2f} G multiply-adds)",
         ]
     )

@@ -195,3 +195,22 @@ def test_main_errors(tool, capsys, args, code, message):
     got, _, err = _main(tool, capsys, *args)
     assert got == code, err
     assert message in err
+
+
+def test_text_experiment_counts_keras_hubs_bert_tiny(tool, capsys, tmp_path):
+    # BERT's uncased vocabulary size; keras-hub's bert_tiny_en_uncased backbone
+    # has 4,385,920 trainable parameters, and the classifier adds 128 x 2 + 2.
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += [f"w{i}" for i in range(30522 - len(vocab))]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    code, out, err = _main(
+        tool,
+        capsys,
+        "--experiment=bert_sentence_prediction",
+        f"--params_override=task.preprocessing.vocab_file={tmp_path / 'vocab.txt'},"
+        "task.model.encoder.params.size=tiny,task.preprocessing.seq_length=16",
+    )
+    assert code == 0, err
+    assert "at 16 tokens" in out
+    assert f"trainable parameters: {4_385_920 + 258:>19,}" in out
+    assert "FLOPs per example:" in out

@@ -15,3 +15,7 @@ import official.vision.experiments_vit  # noqa: F401
 import official.vision.experiments_segmentation  # noqa: F401
 import official.vision.experiments_image_folder  # noqa: F401
 import official.vision.experiments_finetune  # noqa: F401
+import official.vision.experiments_transfer  # noqa: F401
+import official.nlp.experiments  # noqa: F401
+import official.vision.experiments_detection  # noqa: F401
+import official.llm.experiments  # noqa: F401

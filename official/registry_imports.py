@@ -19,3 +19,8 @@ import official.vision.heads.deeplabv3_head  # noqa: F401
 import official.vision.heads.deeplabv3plus_head  # noqa: F401
 import official.vision.heads.encnet_head  # noqa: F401
 import official.vision.tasks.semantic_segmentation  # noqa: F401
+import official.nlp.tasks.sentence_prediction  # noqa: F401
+import official.nlp.tasks.masked_lm  # noqa: F401
+import official.vision.heads.retinanet_head  # noqa: F401
+import official.vision.tasks.retinanet  # noqa: F401
+import official.llm.tasks.causal_lm  # noqa: F401

@@ -44,6 +44,9 @@ LORA_LAYERS = (
     keras.layers.Conv3D,
 )
 ADAPTER_NAMES = ("lora_kernel_a", "lora_kernel_b")
+# Kernels LoRA adapts: float (None) and Keras' int8 (`model.quantize("int8")`,
+# whose layers add the float adapters' product to the int8 matmul's output).
+LORA_QUANTIZATION_MODES = (None, "int8")
 ADAPTERS_FILE = "lora_adapters.npz"
 _META_KEY = "__lora__"
 
@@ -108,11 +111,11 @@ def enable(
             f"trainable_patterns {list(exclude_patterns)}."
         )
     for layer in chosen:
-        if layer.quantization_mode:
+        if layer.quantization_mode not in LORA_QUANTIZATION_MODES:
             raise ValueError(
                 f"trainer.finetune.lora: layer {layer.name!r} is quantized "
-                f"({layer.quantization_mode}); LoRA adapts float kernels only. "
-                "Exclude it with trainable_patterns or target_patterns."
+                f"({layer.quantization_mode}); LoRA adapts float or int8 kernels "
+                "only. Exclude it with trainable_patterns or target_patterns."
             )
         layer.enable_lora(rank, lora_alpha=alpha or None)
     return chosen
@@ -193,11 +196,15 @@ def merge(model: keras.Model) -> int:
     Afterwards each layer computes with `kernel + (alpha / rank) * a @ b`
     (Keras' own formula, in float32) stored in the kernel itself, so an
     export runs no adapter matmul; the adapter variables stay, unused.
-    Returns the number of layers merged.
+    A quantized (int8) layer keeps its adapters, which its call adds to the
+    int8 product: its kernel cannot hold the float sum. Returns the number
+    of layers merged.
     """
     merged = 0
     for layer in paths_lib.all_layers(model):
         if not (isinstance(layer, LORA_LAYERS) and layer.lora_enabled):
+            continue
+        if layer.quantization_mode:
             continue
         base = getattr(layer, "_kernel", None)
         if base is None:  # Keras keeps the base kernel in `_kernel`.

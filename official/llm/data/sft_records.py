@@ -1,0 +1,160 @@
+"""SFT examples on disk: JSON Lines and TFRecord files, as (roles, contents).
+
+Every example becomes a conversation, two equal-length lists of strings:
+- `{"messages": [{"role": "user", "content": "..."}, ...]}` as it is
+  (roles: system, user, assistant);
+- `{"prompt": p, "completion": c}` -> user `p`, assistant `c`;
+- `{"text": t}` -> one `text` message (every token trains).
+
+TFRecord files hold one tf.Example per conversation with bytes lists
+`roles` and `contents` (`write_sft_tfrecords`).
+
+Example:
+```python
+import json, os, tempfile
+from official.llm.data import sft_records
+
+path = os.path.join(tempfile.mkdtemp(), "train.jsonl")
+with open(path, "w") as f:
+    f.write(json.dumps({"prompt": "2+2?", "completion": "4"}) + "\\n")
+sft_records.read_jsonl([path])  # -> [(['user', 'assistant'], ['2+2?', '4'])]
+```
+"""
+
+from __future__ import annotations
+
+import json
+
+import tensorflow as tf
+
+from official.llm.data.chat_template import ROLES
+
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+def to_conversation(record, where: str) -> tuple[list[str], list[str]]:
+    """One parsed JSON record -> (roles, contents); errors name `where`."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+    if "messages" in record:
+        messages = record["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise ValueError(f"{where}: `messages` must be a non-empty list.")
+        roles, contents = [], []
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or not {"role", "content"} <= set(message):
+                raise ValueError(
+                    f"{where}: messages[{i}] must be an object with `role` and "
+                    f"`content`. Received: {message!r}."
+                )
+            if message["role"] not in CHAT_ROLES:
+                raise ValueError(
+                    f"{where}: messages[{i}].role must be one of "
+                    f"{', '.join(CHAT_ROLES)}. Received: {message['role']!r}."
+                )
+            roles.append(message["role"])
+            contents.append(str(message["content"]))
+        return roles, contents
+    if "prompt" in record and "completion" in record:
+        return ["user", "assistant"], [str(record["prompt"]), str(record["completion"])]
+    if "text" in record:
+        return ["text"], [str(record["text"])]
+    raise ValueError(
+        f"{where}: a record needs `messages`, `prompt` and `completion`, or "
+        f"`text`. Received keys: {sorted(record)}."
+    )
+
+
+def read_jsonl(paths) -> list[tuple[list[str], list[str]]]:
+    """Every conversation of the JSON Lines files, in order (blank lines skipped)."""
+    out = []
+    for path in paths:
+        with tf.io.gfile.GFile(path) as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{where}: not valid JSON ({e.msg}).") from None
+                out.append(to_conversation(record, where))
+    return out
+
+
+def conversation_example(roles, contents) -> bytes:
+    """One conversation as a serialized tf.Example."""
+    if len(roles) != len(contents) or any(r not in ROLES for r in roles):
+        raise ValueError(
+            f"A conversation needs one content per role, roles among "
+            f"{', '.join(ROLES)}. Received roles {roles!r}."
+        )
+
+    def feature(values):
+        return tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values])
+        )
+
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={"roles": feature(roles), "contents": feature(contents)}
+        )
+    )
+    return example.SerializeToString()
+
+
+def write_sft_tfrecords(conversations, path: str) -> str:
+    """Writes (roles, contents) pairs to one TFRecord file; returns `path`."""
+    with tf.io.TFRecordWriter(path) as writer:
+        for roles, contents in conversations:
+            writer.write(conversation_example(roles, contents))
+    return path
+
+
+def parse_conversation(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A serialized tf.Example -> (roles, contents) string tensors."""
+    parsed = tf.io.parse_single_example(
+        serialized,
+        {
+            "roles": tf.io.VarLenFeature(tf.string),
+            "contents": tf.io.VarLenFeature(tf.string),
+        },
+    )
+    roles = tf.sparse.to_dense(parsed["roles"])
+    contents = tf.sparse.to_dense(parsed["contents"])
+    check = tf.debugging.assert_equal(
+        tf.size(roles),
+        tf.size(contents),
+        message="SFT tf.Example: `roles` and `contents` differ in length",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(roles), tf.identity(contents)
+
+
+def split_prompt(roles, contents) -> tuple[list[str], list[str], str] | None:
+    """(prompt roles, prompt contents, reference) of a conversation ending in
+    an assistant turn; None when it has no assistant turn."""
+    roles, contents = list(roles), list(contents)
+    last = max((i for i, r in enumerate(roles) if r == "assistant"), default=None)
+    if last is None or last == 0:
+        return None
+    return roles[:last], contents[:last], contents[last]
+
+
+def read_conversations(paths, input_format: str, limit: int = 0):
+    """Conversations of JSONL or TFRecord files, in Python (at most `limit`)."""
+    if input_format == "jsonl":
+        found = read_jsonl(paths)
+        return found[:limit] if limit else found
+    out = []
+    for record in tf.data.TFRecordDataset(list(paths)):
+        roles, contents = parse_conversation(record)
+        out.append(
+            (
+                [r.decode("utf-8") for r in roles.numpy()],
+                [c.decode("utf-8") for c in contents.numpy()],
+            )
+        )
+        if limit and len(out) >= limit:
+            break
+    return out

@@ -8,8 +8,8 @@ for convolutions, matrix products and batch norm: oneDNN's and Eigen's. It
 turns oneDNN on by default only on CPUs with AVX512_VNNI, AVX512_BF16 or
 AMX, so on an older AVX-512 (Skylake) or an AVX2-only machine a convolution
 network trains on Eigen's kernels, whose backward convolutions are slow on
-small feature maps: ResNet-18 at 32 px, batch 128, trained at 49-51
-examples/s on Eigen's kernels and 570-760 with oneDNN's on the same machine.
+small feature maps: ResNet-18 at 32 px, batch 128, trained at 63-64
+examples/s on Eigen's kernels and 729-730 with oneDNN's on the same machine.
 `enable_onednn()` sets `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow is
 imported, on x86-64, unless the variable is already set (`=0` keeps Eigen's
 kernels). oneDNN may round differently from Eigen in the last bits.
@@ -21,10 +21,10 @@ kernel as soon as the free space at a heap's top passes its trim threshold
 (deleting a thread heap that empties), so a train step that frees its
 activations hands their pages back and the next step maps them again; the
 kernel faults in and zeroes every page each time. ResNet-50 at 128 px,
-batch 8 (`strace -f -c`: 98 `mmap` / `munmap` pairs per step by default,
-none with the settings): 66,000 minor page faults per step, 22 % of the CPU
-time in the kernel and 10.3 / 20.3 examples/s (two runs) by default;
-230-970 faults per step, 5 % and 19.4 / 26.0 examples/s with the settings
+batch 8 (`strace -f -c`: 98 `mmap` / `munmap` pairs per step by default):
+66,000 minor page faults per step, 22 % of the CPU
+time in the kernel and 23.2 / 23.5 examples/s (two runs) by default;
+800-5,800 faults per step, 5.7 % and 30.2 / 30.2 examples/s with the settings
 (peak RSS of a short run 1.70 vs 1.73 GB). `tune_malloc()` sets, through
 `mallopt`:
 

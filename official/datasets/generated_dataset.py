@@ -153,3 +153,50 @@ def write_once(
         "Wrote %d %s examples to %s.", sum(manifest["files"].values()), what, output_dir
     )
     return summary(output_dir, manifest, len(class_names), skipped=False)
+
+
+def write_seeded_splits(
+    output_dir: str,
+    seed: int,
+    splits: Sequence[tuple[str, int, int]],
+    make_example: Callable[[np.random.Generator], bytes],
+) -> None:
+    """Writes `(split, count, shards)` in order, every example from one
+    generator seeded by `seed` (`make_example(rng)` -> serialized record)."""
+    from official.datasets import tfrecord_writer
+
+    rng = np.random.default_rng(seed)
+    for split, count, shards in splits:
+        with tfrecord_writer.ShardedTFRecordWriter(output_dir, split, shards) as writer:
+            for _ in range(count):
+                writer.write(make_example(rng))
+
+
+def run_cli(write: Callable[..., Mapping[str, Any]]) -> None:
+    """The command line of a generated dataset module (`python -m ...`).
+
+    `write(output_dir, num_train=, num_validation=, image_size=, seed=)`
+    runs with the flags, and its summary is printed as JSON.
+    """
+    from absl import app, flags
+
+    flags.DEFINE_string("output_dir", None, "Folder to write the TFRecords into.")
+    flags.DEFINE_integer("num_train", 1024, "Training examples.")
+    flags.DEFINE_integer("num_validation", 128, "Validation examples.")
+    flags.DEFINE_integer("image_size", 64, "Side of the square images.")
+    flags.DEFINE_integer("seed", 0, "Generator seed.")
+    flags.mark_flag_as_required("output_dir")
+
+    def main(argv: list[str]) -> None:
+        del argv
+        fv = flags.FLAGS
+        result = write(
+            fv.output_dir,
+            num_train=fv.num_train,
+            num_validation=fv.num_validation,
+            image_size=fv.image_size,
+            seed=fv.seed,
+        )
+        print(json.dumps(result, indent=2))
+
+    app.run(main)

@@ -37,7 +37,6 @@ assert summary["validation"]["num_examples"] == 4
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -161,43 +160,20 @@ def write_shapes_tfrecords(
     }
 
     def write_files():
-        rng = np.random.default_rng(seed)
-        for split, count, shards in (
-            ("train", num_train, num_shards[0]),
-            ("validation", num_validation, num_shards[1]),
-        ):
-            with tw.ShardedTFRecordWriter(output_dir, split, shards) as writer:
-                for _ in range(count):
-                    writer.write(segmentation_example(*generate_one(image_size, rng)))
+        generated_dataset.write_seeded_splits(
+            output_dir,
+            seed,
+            [
+                ("train", num_train, num_shards[0]),
+                ("validation", num_validation, num_shards[1]),
+            ],
+            lambda rng: segmentation_example(*generate_one(image_size, rng)),
+        )
 
     return generated_dataset.write_once(
         output_dir, manifest, CLASS_NAMES, write_files, "Shapes"
     )
 
 
-def main(argv: list[str]) -> None:
-    """Writes the TFRecords named by the flags and prints the summary."""
-    del argv
-    from absl import flags
-
-    fv = flags.FLAGS
-    summary = write_shapes_tfrecords(
-        fv.output_dir,
-        num_train=fv.num_train,
-        num_validation=fv.num_validation,
-        image_size=fv.image_size,
-        seed=fv.seed,
-    )
-    print(json.dumps(summary, indent=2))
-
-
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_string("output_dir", None, "Folder to write the TFRecords into.")
-    flags.DEFINE_integer("num_train", 1024, "Training examples.")
-    flags.DEFINE_integer("num_validation", 128, "Validation examples.")
-    flags.DEFINE_integer("image_size", 64, "Side of the square images.")
-    flags.DEFINE_integer("seed", 0, "Generator seed.")
-    flags.mark_flag_as_required("output_dir")
-    app.run(main)
+    generated_dataset.run_cli(write_shapes_tfrecords)

@@ -66,3 +66,8 @@ def test_readme_object_detection_runs_as_written(tmp_path):
     assert parity["passed"] and not parity["unchecked"]
     assert {"model_float32.tflite", "model_int8.tflite"} <= set(parity["artifacts"])
     assert "34,091,159" in outputs[-1]
+    # tools/benchmark_export.py timed every artifact, NMS included.
+    assert all(
+        f"{name} " in outputs[-1] and "median" in outputs[-1]
+        for name in ("model_float32.tflite", "model_int8.tflite", "saved_model")
+    )

@@ -212,7 +212,8 @@ class CausalLMTask(Task):
         return {"generate": self.generator(model).signature()}
 
     def tflite_signature(self, model: keras.Model) -> tuple:
-        raise NotImplementedError(
+        """Refused: there is no TFLite form of generation (ValueError)."""
+        raise ValueError(
             "Causal LMs are exported as a keras-hub preset and a SavedModel with "
             "a `generate` signature (tools/export_llm.py): generation loops over "
             "a key/value cache of dynamic size, which TFLite's builtin ops do "

@@ -34,17 +34,17 @@ def token_losses(labels: dict, logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]
 
 
 class _WeightedTokenMetric(keras.metrics.Metric):
-    def __init__(self, name: str, **kwargs):
+    """Sums `values_fn(labels, logits)` -> (values, weights) over batches."""
+
+    def __init__(self, name: str, values_fn, **kwargs):
         super().__init__(name=name, **kwargs)
+        self._values_fn = values_fn
         self.total = self.add_variable((), "zeros", name="total", dtype="float32")
         self.count = self.add_variable((), "zeros", name="count", dtype="float32")
 
-    def _values(self, labels, logits):
-        raise NotImplementedError(type(self).__name__)
-
     def update_state(self, labels, logits, sample_weight=None):
         del sample_weight
-        values, weights = self._values(labels, logits)
+        values, weights = self._values_fn(labels, logits)
         self.total.assign_add(tf.reduce_sum(values * weights))
         self.count.assign_add(tf.reduce_sum(weights))
 
@@ -53,14 +53,20 @@ class _WeightedTokenMetric(keras.metrics.Metric):
         self.count.assign(0.0)
 
 
+def _token_hits(labels, logits):
+    """(1.0 where the top-ranked token is the target, the target weights)."""
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    correct = tf.cast(
+        tf.equal(predicted, tf.cast(labels["targets"], tf.int32)), tf.float32
+    )
+    return correct, tf.cast(labels["weights"], tf.float32)
+
+
 class Perplexity(_WeightedTokenMetric):
     """exp(mean cross-entropy per weighted target token)."""
 
     def __init__(self, name: str = "perplexity", **kwargs):
-        super().__init__(name, **kwargs)
-
-    def _values(self, labels, logits):
-        return token_losses(labels, logits)
+        super().__init__(name, token_losses, **kwargs)
 
     def result(self):
         return tf.exp(self.total / tf.maximum(self.count, 1.0))
@@ -70,14 +76,7 @@ class TokenAccuracy(_WeightedTokenMetric):
     """Share of weighted target tokens the model ranks first."""
 
     def __init__(self, name: str = "token_accuracy", **kwargs):
-        super().__init__(name, **kwargs)
-
-    def _values(self, labels, logits):
-        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        correct = tf.cast(
-            tf.equal(predicted, tf.cast(labels["targets"], tf.int32)), tf.float32
-        )
-        return correct, tf.cast(labels["weights"], tf.float32)
+        super().__init__(name, _token_hits, **kwargs)
 
     def result(self):
         return self.total / tf.maximum(self.count, 1.0)

@@ -56,7 +56,10 @@ libc.mallinfo2.restype = _Mallinfo2
 blocks = [libc.malloc(64 << 10) for _ in range(1024)]
 for block in reversed(blocks):
     libc.free(block)
-# Still mapped after the free (MiB): trimmed by default, kept once tuned.
+# Still mapped after the free (MiB). Tuned, the heap grew by the 256 MiB top
+# pad and keeps it; by default it grew by 128 KiB steps and is trimmed where
+# the heap can shrink (a main arena that glibc had to place with mmap, as on
+# some hosts, is never trimmed, so the default figure is not asserted).
 print(libc.mallinfo2().arena >> 20)
 """
 
@@ -74,7 +77,7 @@ def test_freed_heap_memory_stays_mapped_once_tuned():
             check=True,
         )
         kept[mode] = int(out.stdout.strip())
-    assert kept["default"] < 16 <= 64 <= kept["tuned"], kept
+    assert kept["default"] < 256 <= kept["tuned"], kept
 
 
 def test_the_binaries_and_the_suite_run_with_onednn():

@@ -1,10 +1,11 @@
 """Runs the README section "Speed on a CPU" as written.
 
-The first block (Garden's own benchmark) always runs. The second compares
-with tf-models-official 2.20, whose virtual environment the tools make with
-pip on first use: it runs where that environment is already made
-(`$GARDEN_HOME/benchmark/tf-models-official-2.20`), since tests download
-nothing.
+The first block (Garden's own benchmark) always runs. The second (ResNet
+classifiers and the two training binaries) and the third (RetinaNet and
+BERT-Base) compare with tf-models-official 2.20, whose virtual environment
+the tools make with pip on first use: they run where that environment is
+already made (`$GARDEN_HOME/benchmark/tf-models-official-2.20`), since tests
+download nothing.
 """
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ def _run(code: str) -> str:
     return result.stdout
 
 
-def test_the_section_has_its_two_blocks():
-    own, comparison = section_blocks()
+def test_the_section_has_its_three_blocks():
+    own, comparison, families = section_blocks()
     assert own.count("python tools/benchmark_train.py") == 2
     assert "--reference=tf_models_official" in comparison
     assert "python tools/benchmark_binaries.py" in comparison
+    assert families.count("--reference=tf_models_official") == 2
+    assert "--experiment=retinanet_resnetfpn_coco" in families
+    assert "--experiment=bert_sentence_prediction" in families
 
 
 @pytest.mark.slow
@@ -59,13 +63,25 @@ def test_benchmark_commands_run_as_written():
     assert "oneDNN on" in out or sys.platform != "linux"
 
 
-@pytest.mark.slow
-def test_comparison_commands_run_as_written():
+def _skip_without_reference_venv() -> None:
     from official.core.model_store import garden_home
 
     venv = pathlib.Path(garden_home()) / "benchmark" / "tf-models-official-2.20"
     if not (venv / ".garden-reference-ready").exists():
         pytest.skip(f"needs the tf-models-official venv at {venv} (made with pip)")
+
+
+@pytest.mark.slow
+def test_comparison_commands_run_as_written():
+    _skip_without_reference_venv()
     out = _run(section_blocks()[1])
     assert "Garden / reference" in out
     assert "Garden / tf-models-official:" in out
+
+
+@pytest.mark.slow
+def test_detection_and_bert_comparisons_run_as_written():
+    _skip_without_reference_venv()
+    out = _run(section_blocks()[2])
+    assert out.count("Garden / reference") == 2
+    assert "(retinanet)" in out and "(sentence_prediction)" in out

@@ -119,37 +119,28 @@ def ensure_reference_venv(directory: str, log=print) -> str:
 def reference_spec(config, num_loops: int, steps_per_loop: int) -> dict:
     """tf-models-official's settings for the run `config` describes.
 
+    `family` and `experiment` name the task family
+    (`tools/benchmark_families.py`) and tf-models-official's experiment;
+    the family adds its model and input settings.
+
     Raises:
-        ValueError: naming what has no counterpart there (a backbone other
-            than ResNet, several replicas, soft labels).
+        ValueError: naming what has no counterpart there (e.g. a backbone
+            other than ResNet, several replicas, soft labels).
     """
-    task = config.task
-    backbone = task.model.backbone
-    if backbone.type != "resnet":
-        raise ValueError(
-            "--reference=tf_models_official compares ResNet classifiers (its "
-            f"resnet_imagenet experiment). Received: backbone {backbone.type!r}."
-        )
+    from tools import benchmark_families
+
+    family = benchmark_families.family_of(config.task)
     if config.runtime.distribution_strategy != "one_device":
         raise ValueError(
             "--reference=tf_models_official runs one device; set "
             "runtime.distribution_strategy=one_device. Received: "
             f"{config.runtime.distribution_strategy!r}."
         )
-    augmentation = task.train_data
-    if getattr(augmentation, "mixup_alpha", 0) or getattr(
-        augmentation, "cutmix_alpha", 0
-    ):
-        raise ValueError(
-            "--reference=tf_models_official needs integer labels: turn mixup and "
-            "cutmix off (task.train_data.mixup_alpha=0, cutmix_alpha=0)."
-        )
     return {
-        "experiment": "resnet_imagenet",
-        "model_id": int(backbone.params.get("model_id", 50)),
-        "input_size": list(task.model.input_size),
-        "num_classes": task.model.num_classes,
-        "global_batch_size": task.train_data.global_batch_size,
+        "family": family.name,
+        "experiment": family.reference_experiment,
+        **family.reference_spec(config),
+        "global_batch_size": config.task.train_data.global_batch_size,
         "mixed_precision_dtype": config.runtime.mixed_precision_dtype,
         "num_loops": num_loops,
         "steps_per_loop": steps_per_loop,
@@ -171,8 +162,11 @@ def reference_environment() -> dict:
     return env
 
 
-def run_reference(spec: dict, images, labels, python: str) -> dict:
+def run_reference(spec: dict, arrays: dict, python: str) -> dict:
     """Runs `tools/tfm_reference_step.py` under `python` on the given batch.
+
+    `arrays` (name -> array, `Family.arrays` of `tools/benchmark_families.py`)
+    goes to it as an `.npz` file.
 
     Returns its result (per-loop seconds, CPU time and faults, versions).
 
@@ -183,7 +177,7 @@ def run_reference(spec: dict, images, labels, python: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="tfm_reference_") as tmp:
         batch_file = os.path.join(tmp, "batch.npz")
-        np.savez(batch_file, images=np.asarray(images), labels=np.asarray(labels))
+        np.savez(batch_file, **{k: np.asarray(v) for k, v in arrays.items()})
         spec_file = os.path.join(tmp, "spec.json")
         with open(spec_file, "w") as f:
             json.dump({**spec, "batch_file": batch_file}, f)

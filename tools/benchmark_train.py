@@ -8,14 +8,37 @@ Examples:
     python tools/benchmark_train.py --experiment=resnet_imagenet \\
       --global_batch_size=8 --image_size=128 --num_loops=2 --steps_per_loop=5 \\
       --reference=tf_models_official
+    python tools/benchmark_train.py --experiment=retinanet_resnetfpn_coco \\
+      --global_batch_size=2 --image_size=384 --num_loops=2 --steps_per_loop=3 \\
+      --reference=tf_models_official
+    python tools/benchmark_train.py --experiment=bert_sentence_prediction \\
+      --global_batch_size=8 --seq_length=128 --num_loops=2 --steps_per_loop=3 \\
+      --reference=tf_models_official
 
 What runs is the real trainer (`official.core.trainer.Trainer.train`: the
 strategy from `runtime`, the task's model, loss and metrics, the configured
-optimizer, mixed precision, EMA, XLA...) on synthetic input: one batch of
-random normalized images and random labels at the model's input size, held in
-memory and repeated, so the numbers measure the train step and not the input
-pipeline. One warm-up loop (tracing, first-step allocations) runs first and is
-not counted; then `--num_loops` loops of `--steps_per_loop` steps are timed.
+optimizer, mixed precision, EMA, XLA...) on synthetic input: one batch held
+in memory and repeated, so the numbers measure the train step and not the
+input pipeline. One warm-up loop (tracing, first-step allocations) runs
+first and is not counted; then `--num_loops` loops of `--steps_per_loop`
+steps are timed.
+
+Three task families are supported (`tools/benchmark_families.py` makes
+their batches):
+- image classification (`ImageClassificationTaskConfig`, e.g.
+  `resnet_imagenet`): random normalized images and labels at the model's
+  input size (`--image_size` changes it);
+- RetinaNet detection (`RetinaNetTaskConfig`, e.g.
+  `retinanet_resnetfpn_coco`): random normalized images and 8 random
+  ground-truth boxes per image, turned into anchor targets by the task's
+  `AnchorLabeler` once, outside the timed step (`--image_size`; a multiple
+  of `2**max_level`, 128 for P3-P7);
+- sentence prediction (`SentencePredictionTaskConfig`, e.g.
+  `bert_sentence_prediction`): already packed int32 word ids, input mask
+  and type ids of `--seq_length` (default the experiment's), so
+  tokenization is not timed; without `task.preprocessing.vocab_file` a
+  vocabulary of BERT's 30,522 tokens is written, so the embedding has
+  BERT's size.
 
 The share of peak compares the train step's arithmetic rate with this
 machine's float32 matmul rate (a large `tf.linalg.matmul`, best of several
@@ -27,19 +50,34 @@ multiply-adds of convolutions and matrix products.
 Beside the rate it reports what decides it on a CPU (`tools/benchmark_host.py`):
 the CPU model and its AVX2 / AVX-512 / VNNI / bfloat16 / AMX units, whether
 TensorFlow runs oneDNN's kernels, the malloc settings of
-`official.core.cpu_tuning`, and per train step the user and system CPU
-seconds and the page faults of the process.
+`official.core.cpu_tuning`, per train step the user and system CPU seconds
+and the page faults of the process, and the mean loss of each loop.
 
 `--reference=tf_models_official` then runs tf-models-official 2.20's own
-train step (its `resnet_imagenet` experiment with the same ResNet depth,
-input size, classes, batch and precision; its `base_trainer.Trainer` and
-optimizer) on the same batch, in a virtual environment of its own (made with
-pip under `$GARDEN_HOME/benchmark/` on first use, or `--reference_python`),
-with the same warm-up and timed loops, and prints both rates and their ratio.
-It runs with the environment the user gave, without the oneDNN variable
-Garden's process set for itself.
-
-Supports image classification experiments (an `ImageClassificationTaskConfig`).
+train step on the same arrays, in a virtual environment of its own (made
+with pip under `$GARDEN_HOME/benchmark/` on first use, or
+`--reference_python`), with the same warm-up and timed loops, and prints
+both rates and their ratio (`tools/tfm_reference_step.py`, its
+`base_trainer.Trainer` and the optimizer its experiment configures). It
+runs with the environment the user gave, without the oneDNN variable
+Garden's process set for itself. The counterparts:
+- classification: its `resnet_imagenet` with the same ResNet depth, input
+  size, classes, batch and precision;
+- detection: its `retinanet_resnetfpn_coco` with the same ResNet depth,
+  input size, classes (91), levels, anchors, FPN and head widths, matching
+  thresholds, focal / Huber constants and box loss weight, no initial
+  checkpoint. Its anchor targets come from its own anchor labeler on the
+  same boxes. What differs is each library's own recipe: its loss divides
+  by (positive anchors + 1), Garden's by max(positive anchors, 1); its
+  weight decay is an L2 term (1e-4) in the loss, Garden's is decoupled in
+  SGD; its learning rate is stepwise after warmup, Garden's a cosine;
+- text: its `bert/sentence_prediction` with a BERT encoder of the same
+  shape (vocabulary, width, layers, heads, MLP width, positions, dropout),
+  the classifier on the encoder's pooler (`use_encoder_pooler=True`, as
+  Garden's), labels as `label_ids`. Both use AdamW (weight decay 0.01,
+  biases and layer norms excluded, gradients clipped at global norm 1) with
+  linear warmup and decay (both with the tanh GELU); its optimizer is
+  tf-keras' `AdamWeightDecay` (epsilon 1e-7, Garden's 1e-6).
 """
 
 from __future__ import annotations
@@ -93,6 +131,13 @@ flags.DEFINE_integer(
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
+    "seq_length",
+    None,
+    "Sequence length of a text experiment (default: its "
+    "task.preprocessing.seq_length).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
     "num_loops", 3, "Timed loops, after one untimed warm-up loop.", flag_values=FLAGS
 )
 flags.DEFINE_integer(
@@ -115,7 +160,8 @@ flags.DEFINE_enum(
     "none",
     ["none", "tf_models_official"],
     "Also time tf-models-official's train step on the same batch, in its own "
-    "virtual environment (ResNet classifiers, one device).",
+    "virtual environment (ResNet classifiers, RetinaNet on ResNet + FPN, BERT "
+    "sentence prediction; one device).",
     flag_values=FLAGS,
 )
 flags.DEFINE_string(
@@ -202,19 +248,20 @@ def load_config(
     image_size: int | None = None,
     num_loops: int = 3,
     steps_per_loop: int = 5,
+    seq_length: int | None = None,
 ):
     """The experiment's config set up for the benchmark (validated).
 
-    `params_override` applies first; the batch size, image size and loop
-    lengths given here replace what it or the experiment set. Training runs
-    `num_loops + 1` loops (the first is the warm-up), with no evaluation and a
-    single checkpoint at the end.
+    `params_override` applies first; the batch size, input size (image side
+    or sequence length) and loop lengths given here replace what it or the
+    experiment set. Training runs `num_loops + 1` loops (the first is the
+    warm-up), with no evaluation and a single checkpoint at the end. A text
+    experiment without a vocabulary gets a synthetic one of BERT's size
+    (`benchmark_families.synthetic_vocabulary`).
     """
     import official.registry_imports  # noqa: F401
     from official.core import config_loader, exp_factory
-    from official.vision.configs.image_classification import (
-        ImageClassificationTaskConfig,
-    )
+    from tools import benchmark_families
 
     for name, value in (
         ("global_batch_size", global_batch_size),
@@ -223,8 +270,9 @@ def load_config(
     ):
         if value <= 0:
             raise ValueError(f"--{name} must be > 0. Received: {value}.")
-    if image_size is not None and image_size <= 0:
-        raise ValueError(f"--image_size must be > 0. Received: {image_size}.")
+    for name, value in (("image_size", image_size), ("seq_length", seq_length)):
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name} must be > 0. Received: {value}.")
     items = {}
     if params_override:
         items = config_loader.parse_params_override(params_override)
@@ -239,44 +287,32 @@ def load_config(
         }
     )
     task = exp_factory.get_exp_config(experiment).task
-    if not isinstance(task, ImageClassificationTaskConfig):
-        raise ValueError(
-            f"Experiment {experiment!r} has a {type(task).__name__}: benchmark_train "
-            "supports image classification experiments (ImageClassificationTaskConfig, "
-            "e.g. resnet_imagenet, resnet_digits)."
-        )
-    model = task.model
-    if image_size is not None:
-        channels = model.input_size[-1]
-        items["task.model.input_size"] = [image_size, image_size, channels]
-    return config_loader.load_experiment_config(experiment, list(config_files), items)
+    family = benchmark_families.family_of(task)
+    items.update(family.overrides(task, image_size, seq_length))
+    config = config_loader.load_experiment_config(experiment, list(config_files), items)
+    family.finish(config)
+    return config
 
 
 def synthetic_batch(config, batch: int, pipeline: int = 0, seed: int = 0):
-    """One batch of standard-normal images and random int32 labels."""
-    import tensorflow as tf
+    """One batch in the format the task's training input produces.
 
-    height, width, channels = config.task.model.input_size
-    images = tf.random.stateless_normal(
-        (batch, height, width, channels), seed=[seed, pipeline]
-    )
-    labels = tf.random.stateless_uniform(
-        (batch,),
-        seed=[seed + 1, pipeline],
-        minval=0,
-        maxval=config.task.model.num_classes,
-        dtype=tf.int32,
-    )
-    return images, labels
+    Images: standard-normal; classification labels: random int32 class ids;
+    detection labels: the anchor targets of random boxes; text: packed
+    random word ids (`tools/benchmark_families.py`).
+    """
+    from tools import benchmark_families
+
+    family = benchmark_families.family_of(config.task)
+    return family.training_batch(config, family.arrays(config, batch, pipeline, seed))
 
 
 def synthetic_dataset_fn(config, seed: int = 0):
     """`dataset_fn(input_context)` for `distribute_datasets_from_function`.
 
-    Each input pipeline repeats one in-memory batch of standard-normal images
-    `[per_replica_batch, height, width, channels]` and random labels
-    (`synthetic_batch`), in the format the task's training input produces
-    (int32 class ids).
+    Each input pipeline repeats one in-memory batch of `per_replica_batch`
+    examples (`synthetic_batch`), in the format the task's training input
+    produces.
     """
     import tensorflow as tf
 
@@ -285,8 +321,8 @@ def synthetic_dataset_fn(config, seed: int = 0):
     def dataset_fn(ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         batch = ctx.get_per_replica_batch_size(global_batch) if ctx else global_batch
         pipeline = ctx.input_pipeline_id if ctx else 0
-        images, labels = synthetic_batch(config, batch, pipeline, seed)
-        return tf.data.Dataset.from_tensors((images, labels)).repeat()
+        features, labels = synthetic_batch(config, batch, pipeline, seed)
+        return tf.data.Dataset.from_tensors((features, labels)).repeat()
 
     return dataset_fn
 
@@ -302,6 +338,7 @@ def _loop_timer():
             super().__init__()
             self.seconds: list[float] = []
             self.usage: list[dict] = []
+            self.losses: list[float] = []
             self._last = None
             self._last_usage = None
 
@@ -312,6 +349,7 @@ def _loop_timer():
         def on_loop_end(self, step, logs):
             now, now_usage = time.perf_counter(), benchmark_host.usage()
             self.seconds.append(now - self._last)
+            self.losses.append(float(logs.get("loss", math.nan)))
             self.usage.append(benchmark_host.usage_delta(self._last_usage, now_usage))
             self._last, self._last_usage = now, now_usage
 
@@ -328,25 +366,32 @@ def benchmark(
     steps_per_loop: int = 5,
     matmul_size: int = 2048,
     reference_python: str | None = None,
+    seq_length: int | None = None,
 ) -> dict:
     """Times an experiment's train step on synthetic input.
 
     Args:
-        experiment: str, a registered image classification experiment.
+        experiment: str, a registered experiment of a supported family
+            (`tools/benchmark_families.py`: image classification,
+            RetinaNet detection, sentence prediction).
         config_files: YAML files applied after the experiment's defaults.
         params_override: `"a.b=1,c=x"` overrides, applied before the
             arguments below.
         global_batch_size: int, examples per step over all replicas.
-        image_size: int, square input side; None keeps the experiment's.
+        image_size: int, square input side of an image experiment; None
+            keeps the experiment's.
         num_loops: int, timed loops after one untimed warm-up loop.
         steps_per_loop: int, steps per loop.
         matmul_size: int, side of the matmul that measures the peak.
         reference_python: a Python with tf-models-official; when given, its
             train step runs on the same batch (`tools/benchmark_host.py`)
             and the result gets a `reference` entry.
+        seq_length: int, sequence length of a text experiment; None keeps
+            the experiment's.
 
     Returns:
-        dict with `examples_per_second` (steady state), `step_seconds`,
+        dict with `family`, `input_size` (`[h, w, c]`, or `["tokens",
+        length]`), `examples_per_second` (steady state), `step_seconds`,
         `loop_seconds` (every loop, warm-up first), `forward_flops_per_example`,
         `train_flops_per_example` (3x forward), `achieved_gflops`,
         `matmul_peak_gflops`, `peak_share`, `host` (CPU model and
@@ -360,7 +405,7 @@ def benchmark(
 
     from official.core import distribute, task_factory
     from official.core.trainer import Trainer
-    from tools import benchmark_host
+    from tools import benchmark_families, benchmark_host
 
     config = load_config(
         experiment,
@@ -370,7 +415,9 @@ def benchmark(
         image_size,
         num_loops,
         steps_per_loop,
+        seq_length,
     )
+    family = benchmark_families.family_of(config.task)
     runtime = config.runtime
     spec = None
     if reference_python:
@@ -400,8 +447,9 @@ def benchmark(
             trainer.train(dataset)
         finally:
             trainer.close()
-        input_shape = tuple(config.task.model.input_size)
+        input_shape = family.input_shape(config)
         forward_flops = _model_summary_module().count_flops(trainer.model, input_shape)
+        parameters = sum(math.prod(v.shape) for v in trainer.model.trainable_variables)
         devices = list(getattr(strategy.extended, "worker_devices", ()))
         peak = matmul_peak_gflops(matmul_size, devices[0] if devices else None)
     finally:
@@ -418,17 +466,18 @@ def benchmark(
     per_step = _per_step(timer.usage[1:], steps)
     reference = None
     if spec is not None:
-        images, labels = synthetic_batch(config, global_batch_size)
+        arrays = family.arrays(config, global_batch_size)
         reference = _reference_result(
-            benchmark_host.run_reference(spec, images, labels, reference_python),
+            benchmark_host.run_reference(spec, arrays, reference_python),
             global_batch_size,
             steps_per_loop,
         )
         reference["ratio"] = examples_per_second / reference["examples_per_second"]
     return {
         "experiment": experiment,
+        "family": family.name,
         "global_batch_size": global_batch_size,
-        "input_size": list(config.task.model.input_size),
+        "input_size": list(input_shape),
         "num_loops": num_loops,
         "steps_per_loop": steps_per_loop,
         "strategy": runtime.distribution_strategy,
@@ -437,12 +486,14 @@ def benchmark(
         "mixed_precision_dtype": runtime.mixed_precision_dtype,
         "jit_compile": config.trainer.jit_compile,
         "loop_seconds": timer.seconds,
+        "loop_losses": timer.losses,
         "warmup_seconds": timer.seconds[0],
         "step_seconds": seconds / steps,
         "examples_per_second": examples_per_second,
         "loop_examples_per_second": [
             steps_per_loop * global_batch_size / s for s in timed
         ],
+        "trainable_parameters": int(parameters),
         "forward_flops_per_example": forward_flops,
         "train_flops_per_example": train_flops,
         "achieved_gflops": achieved,
@@ -483,6 +534,7 @@ def _reference_result(raw: dict, global_batch_size: int, steps_per_loop: int) ->
         "onednn": raw["onednn"],
         "trainable_parameters": raw["trainable_parameters"],
         "loop_seconds": [loop["seconds"] for loop in raw["loops"]],
+        "loop_losses": [loop["loss"] for loop in raw["loops"]],
         "step_seconds": seconds / steps,
         "examples_per_second": steps * global_batch_size / seconds,
         "per_step": per_step,
@@ -497,6 +549,10 @@ def _cpu_row(result: dict) -> str:
         f"({100 * result['system_share']:.1f} % system); "
         f"{p['minor_faults']:.0f} minor / {p['major_faults']:.0f} major page faults"
     )
+
+
+def _losses(losses: list[float]) -> str:
+    return ", ".join(f"{v:.4g}" for v in losses) + " (warm-up first)"
 
 
 def _on_off(flag: bool | None) -> str:
@@ -514,13 +570,16 @@ def _malloc_text(settings: dict | None) -> str:
 def format_table(result: dict) -> str:
     """The results as an aligned two-column table."""
     r = result
-    size = "x".join(str(d) for d in r["input_size"])
+    if r["input_size"][0] == "tokens":
+        size = f"sequence {r['input_size'][1]}"
+    else:
+        size = "x".join(str(d) for d in r["input_size"])
     per_loop = ", ".join(f"{v:.3g}" for v in r["loop_examples_per_second"])
     devices = ", ".join(r["devices"]) or "?"
     xla = "on" if r["jit_compile"] else "off"
     n = r["matmul_size"]
     rows = [
-        ("experiment", r["experiment"]),
+        ("experiment", f"{r['experiment']} ({r['family']})"),
         ("input", f"{size}, global batch {r['global_batch_size']}"),
         ("strategy", f"{r['strategy']} ({r['num_replicas']} replica(s) on {devices})"),
         ("precision / XLA", f"{r['mixed_precision_dtype']} / {xla}"),
@@ -530,7 +589,9 @@ def format_table(result: dict) -> str:
             f"{r['warmup_seconds']:.2f} s, not counted)",
         ),
         ("examples/s", f"{r['examples_per_second']:.2f} (per loop: {per_loop})"),
+        ("loss per loop", _losses(r["loop_losses"])),
         ("s/step", f"{r['step_seconds']:.4f}"),
+        ("trainable parameters", f"{r['trainable_parameters']:,}"),
         ("forward GFLOPs/example", f"{r['forward_flops_per_example'] / 1e9:.4g}"),
         (
             "train GFLOPs/example",
@@ -568,7 +629,9 @@ def format_table(result: dict) -> str:
                 "reference examples/s",
                 f"{ref['examples_per_second']:.2f} ({ref['step_seconds']:.4f} s/step)",
             ),
+            ("reference parameters", f"{ref['trainable_parameters']:,} trainable"),
             ("reference CPU/step", _cpu_row(ref)),
+            ("reference loss/loop", _losses(ref["loop_losses"])),
             ("Garden / reference", f"{ref['ratio']:.2f}x examples/s"),
         ]
     width = max(len(name) for name, _ in rows)
@@ -616,6 +679,7 @@ def main(argv: list[str]) -> int:
             FLAGS.steps_per_loop,
             FLAGS.matmul_size,
             reference_python,
+            FLAGS.seq_length,
         )
     except (KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as e:
         message = e.args[0] if e.args else str(e)

@@ -50,6 +50,7 @@ def test_benchmark_of_a_tiny_resnet(tool):
     model = task_factory.get_task(config.task).build_model()
     summary = tool._model_summary_module().summarize(model, (16, 16, 3))
     assert result["forward_flops_per_example"] == summary["flops"] > 0
+    assert result["trainable_parameters"] == summary["trainable_params"]
     # Any machine that runs TensorFlow does 0.1 to 10^6 GFLOP/s in float32.
     assert 0.1 < result["matmul_peak_gflops"] < 1e6
     assert result["peak_share"] == pytest.approx(
@@ -164,6 +165,7 @@ def test_reference_spec_matches_the_run(tool):
     )
     spec = benchmark_host.reference_spec(config, 2, 5)
     assert spec == {
+        "family": "classification",
         "experiment": "resnet_imagenet",
         "model_id": 18,
         "input_size": [32, 32, 3],
@@ -183,11 +185,10 @@ def test_reference_without_tf_models_official_names_the_python(tmp_path):
     from tools import benchmark_host
 
     spec = {"experiment": "resnet_imagenet", "num_loops": 1, "steps_per_loop": 1}
-    images = np.zeros((1, 4, 4, 3), np.float32)
+    arrays = {"images": np.zeros((1, 4, 4, 3), np.float32)}
+    arrays["labels"] = np.zeros(1, np.int32)
     with pytest.raises(RuntimeError, match="has no tf-models-official installed"):
-        benchmark_host.run_reference(
-            spec, images, np.zeros(1, np.int32), sys.executable
-        )
+        benchmark_host.run_reference(spec, arrays, sys.executable)
 
 
 def test_reference_runs_with_the_users_environment(monkeypatch):
@@ -199,3 +200,214 @@ def test_reference_runs_with_the_users_environment(monkeypatch):
     assert "TF_ENABLE_ONEDNN_OPTS" not in benchmark_host.reference_environment()
     monkeypatch.setattr(cpu_tuning, "_onednn_set", False)  # the user's own value
     assert benchmark_host.reference_environment()["TF_ENABLE_ONEDNN_OPTS"] == "1"
+
+
+# ---- detection and text ---------------------------------------------------------
+
+# RetinaNet small enough for a test: ResNet-10 at a quarter width, P3-P5.
+TINY_RETINANET = (
+    "task.model.backbone.params.model_id=10,"
+    "task.model.backbone.params.width_multiplier=0.25,"
+    "task.model.max_level=5,task.model.decoder.num_filters=16,"
+    "task.model.head.num_filters=16,task.model.head.num_convs=1"
+)
+TINY_BERT = (
+    "task.model.encoder.params.size=tiny,task.model.encoder.params.hidden_size=32,"
+    "task.model.encoder.params.num_heads=2,"
+    "task.model.encoder.params.intermediate_size=64"
+)
+
+
+def test_detection_batch_gives_both_sides_the_same_boxes(tool):
+    from tools import benchmark_families
+
+    config = tool.load_config(
+        "retinanet_resnetfpn_coco", global_batch_size=2, image_size=128
+    )
+    assert config.task.model.input_size == [128, 128, 3]
+    assert config.task.model.num_classes == 91
+    family = benchmark_families.family_of(config.task)
+    arrays = family.arrays(config, 2)
+    boxes, classes = arrays["boxes"], arrays["classes"]
+    assert arrays["images"].shape == (2, 128, 128, 3)
+    assert boxes.shape == (2, benchmark_families.BOXES_PER_IMAGE, 4)
+    assert boxes.min() >= 0 and boxes.max() <= 128
+    assert (boxes[..., 2:] > boxes[..., :2]).all()
+    assert 1 <= classes.min() and classes.max() < 91
+    again = family.arrays(config, 2)  # what the reference is handed
+    for key in arrays:
+        assert (again[key] == arrays[key]).all(), key
+    images, labels = family.training_batch(config, arrays)
+    anchors = 9 * sum((128 // 2**level) ** 2 for level in range(3, 8))
+    assert labels["cls_targets"].shape == (2, anchors)
+    assert labels["box_targets"].shape == (2, anchors, 4)
+    for row in range(2):
+        positive = labels["box_weights"][row].numpy() > 0
+        assert positive.any()
+        # Every positive anchor is labeled with a class of that image's boxes.
+        matched = set(labels["cls_targets"][row].numpy()[positive].tolist())
+        assert matched <= set(classes[row].tolist())
+
+
+def test_text_batch_is_packed_ids_inside_the_vocabulary(tool):
+    from tools import benchmark_families
+
+    config = tool.load_config(
+        "bert_sentence_prediction", global_batch_size=3, seq_length=16
+    )
+    assert config.task.preprocessing.seq_length == 16
+    with open(config.task.preprocessing.vocab_file) as f:
+        tokens = f.read().split()
+    assert len(tokens) == benchmark_families.VOCAB_SIZE == 30522
+    features, labels = tool.synthetic_batch(config, 3)
+    ids, mask = features["input_word_ids"], features["input_mask"]
+    assert set(features) == {"input_word_ids", "input_mask", "input_type_ids"}
+    for value in features.values():
+        assert value.shape == (3, 16) and value.dtype == "int32"
+    assert 0 <= ids.min() and ids.max() < len(tokens)
+    assert (ids[:, 0] == tokens.index("[CLS]")).all()
+    assert ((ids == tokens.index("[PAD]")) == (mask == 0)).all()
+    lengths = mask.sum(axis=1)
+    assert (ids[range(3), lengths - 1] == tokens.index("[SEP]")).all()
+    assert (features["input_type_ids"] == 0).all()
+    assert labels.shape == (3,) and set(labels.tolist()) <= {0, 1}
+
+
+def test_reference_specs_of_detection_and_text(tool):
+    from tools import benchmark_host
+
+    config = tool.load_config(
+        "retinanet_resnetfpn_coco", global_batch_size=2, image_size=256
+    )
+    spec = benchmark_host.reference_spec(config, 2, 3)
+    assert spec["family"] == "retinanet"
+    assert spec["experiment"] == "retinanet_resnetfpn_coco"
+    assert spec["model_id"] == 50 and spec["input_size"] == [256, 256, 3]
+    assert spec["num_classes"] == 91 and spec["global_batch_size"] == 2
+    assert (spec["min_level"], spec["max_level"], spec["num_scales"]) == (3, 7, 3)
+    assert spec["box_coder_weights"] is None and spec["box_loss_weight"] == 50
+    config = tool.load_config("bert_sentence_prediction", global_batch_size=8)
+    spec = benchmark_host.reference_spec(config, 2, 3)
+    assert spec["experiment"] == "bert/sentence_prediction"
+    assert (spec["vocab_size"], spec["hidden_size"], spec["num_layers"]) == (
+        30522,
+        768,
+        12,
+    )
+    assert (spec["num_heads"], spec["intermediate_size"]) == (12, 3072)
+    assert spec["seq_length"] == 128 and spec["num_classes"] == 2
+
+
+@pytest.mark.parametrize(
+    "experiment, kwargs, message",
+    [
+        ("bert_sentence_prediction", {"image_size": 64}, "--image_size applies to"),
+        ("resnet_digits", {"seq_length": 64}, "--seq_length applies to"),
+        ("bert_sentence_prediction", {"seq_length": 0}, "--seq_length must be > 0"),
+        ("tiny_lm_arithmetic_pretrain", {}, "RetinaNetTaskConfig"),
+    ],
+)
+def test_load_config_refuses_what_the_family_does_not_take(
+    tool, experiment, kwargs, message
+):
+    with pytest.raises(ValueError, match=message):
+        tool.load_config(experiment, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "experiment, override, message",
+    [
+        (
+            "retinanet_resnetfpn_coco",
+            "task.model.backbone.params.width_multiplier=0.5",
+            "plain ResNet",
+        ),
+        (
+            "bert_sentence_prediction",
+            "task.model.num_classes=1,task.label_names=[]",
+            "regression",
+        ),
+    ],
+)
+def test_reference_refuses_detection_and_text_it_cannot_compare(
+    tool, experiment, override, message
+):
+    from tools import benchmark_host
+
+    config = tool.load_config(experiment, params_override=override)
+    with pytest.raises(ValueError, match=message):
+        benchmark_host.reference_spec(config, 2, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "experiment, override, size",
+    [
+        ("retinanet_resnetfpn_coco", TINY_RETINANET, {"image_size": 64}),
+        ("bert_sentence_prediction", TINY_BERT, {"seq_length": 16}),
+    ],
+)
+def test_benchmark_of_a_tiny_detector_and_encoder(tool, experiment, override, size):
+    result = tool.benchmark(
+        experiment,
+        params_override=override,
+        global_batch_size=2,
+        num_loops=1,
+        steps_per_loop=2,
+        matmul_size=128,
+        **size,
+    )
+    assert len(result["loop_seconds"]) == 2 and result["examples_per_second"] > 0
+    assert all(loss > 0 for loss in result["loop_losses"])
+    assert result["forward_flops_per_example"] > 0
+    expected = [64, 64, 3] if "image_size" in size else ["tokens", 16]
+    assert result["input_size"] == expected
+    table = tool.format_table(result)
+    assert result["family"] in table and "loss per loop" in table
+    json.dumps(result)
+
+
+def _reference_python() -> str:
+    from official.core.model_store import garden_home
+
+    venv = pathlib.Path(garden_home()) / "benchmark" / "tf-models-official-2.20"
+    if not (venv / ".garden-reference-ready").exists():
+        pytest.skip(f"needs the tf-models-official venv at {venv} (made with pip)")
+    return str(venv / "bin" / "python")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "experiment, override, size",
+    [
+        (
+            "retinanet_resnetfpn_coco",
+            "task.model.backbone.params.model_id=18,task.model.decoder.num_filters=16,"
+            "task.model.head.num_filters=16,task.model.head.num_convs=1",
+            {"image_size": 128},
+        ),
+        ("bert_sentence_prediction", TINY_BERT, {"seq_length": 16}),
+    ],
+)
+def test_reference_trains_detection_and_text_on_the_same_batch(
+    tool, experiment, override, size
+):
+    python = _reference_python()
+    result = tool.benchmark(
+        experiment,
+        params_override=override,
+        global_batch_size=2,
+        num_loops=1,
+        steps_per_loop=2,
+        matmul_size=128,
+        reference_python=python,
+        **size,
+    )
+    reference = result["reference"]
+    assert reference["tf_models_official"] == "2.20.0"
+    assert len(reference["loop_seconds"]) == 2
+    assert all(loss > 0 for loss in reference["loop_losses"])
+    assert reference["ratio"] == pytest.approx(
+        result["examples_per_second"] / reference["examples_per_second"]
+    )
+    assert "Garden / reference" in tool.format_table(result)

@@ -30,3 +30,10 @@ from official.modeling.layers.transformer_encoder_block import (  # noqa: E402
 )
 
 __all__ += ["PatchEmbedding", "PositionEmbedding", "TransformerEncoderBlock"]
+
+from official.modeling.layers.masked_attention import (  # noqa: E402
+    masked_self_attention,
+    masked_softmax,
+)
+
+__all__ += ["masked_self_attention", "masked_softmax"]

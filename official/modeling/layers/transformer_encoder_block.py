@@ -4,6 +4,30 @@ from __future__ import annotations
 
 import keras
 
+from official.modeling.layers.masked_attention import masked_self_attention
+
+# The Keras versions `_attention_weights_dropout`'s private attribute was
+# checked with (setup.py pins them).
+_CHECKED_WITH = "keras>=3.15,<3.16"
+
+
+def _attention_weights_dropout(attention):
+    """`attention`'s own dropout on its attention weights (a Keras internal).
+
+    The masked path applies it where `MultiHeadAttention` does, so training
+    draws the same dropout masks, and no new seed generator (which would
+    shift the seeds of the layers built after it) is made.
+    """
+    dropout = getattr(attention, "_dropout_layer", None)
+    if not isinstance(dropout, keras.layers.Dropout):
+        raise RuntimeError(
+            f"keras.layers.MultiHeadAttention has no `_dropout_layer` Dropout, the "
+            f"Keras internal TransformerEncoderBlock applies to the attention "
+            f"weights when given a mask (checked with {_CHECKED_WITH}; installed: "
+            f"keras {keras.__version__})."
+        )
+    return dropout
+
 
 @keras.saving.register_keras_serializable(package="official")
 class TransformerEncoderBlock(keras.layers.Layer):
@@ -57,6 +81,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attention_mask: optional tensor of shape `(batch, sequence_length)`
             (1 for the positions attended to, 0 for padding) or `(batch,
             sequence_length, sequence_length)`; None attends everywhere.
+            With a mask the block runs `masked_self_attention`
+            (`official/modeling/layers/masked_attention.py`) on the
+            attention layer's weights: Keras' result to rounding, without
+            the -1e9 fill that ruins full-integer int8 TFLite files; without
+            one, `keras.layers.MultiHeadAttention` runs as is (ViT).
         training: bool, whether dropout and stochastic depth are active.
 
     Returns:
@@ -130,6 +159,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             **common,
         )
         self.attention.build(input_shape, input_shape)
+        _attention_weights_dropout(self.attention)  # Fails here if Keras lacks it.
         self.mlp_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="mlp_norm", **common
         )
@@ -159,7 +189,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         if not self.norm_first:
             return self._call_post_norm(inputs, mask, training)
         x = self.attention_norm(inputs)
-        x = self.attention(x, x, attention_mask=mask, training=training)
+        x = self._attend(x, mask, training)
         x = self.dropout(x, training=training)
         x = inputs + self.drop_path(x, training=training)
 
@@ -171,8 +201,21 @@ class TransformerEncoderBlock(keras.layers.Layer):
         y = self.dropout(y, training=training)
         return x + self.drop_path(y, training=training)
 
+    def _attend(self, x, mask, training):
+        if mask is None:
+            return self.attention(x, x, training=training)
+        return masked_self_attention(
+            self.attention,
+            x,
+            mask,
+            _attention_weights_dropout(self.attention)
+            if self.attention_dropout_rate
+            else None,
+            training,
+        )
+
     def _call_post_norm(self, inputs, mask, training):
-        x = self.attention(inputs, inputs, attention_mask=mask, training=training)
+        x = self._attend(inputs, mask, training)
         x = self.dropout(x, training=training)
         x = self.attention_norm(inputs + self.drop_path(x, training=training))
 

@@ -14,10 +14,12 @@ fixed here by artifact kind; tests do not loosen them:
 - `float16`: 1e-2 / 1e-2 / 0.95 (scores 1e-2).
 - `dynamic`: probabilities 0.15, agreement >= 0.95 (scores 0.1).
 - `int8`: agreement >= 0.90 and accuracy at most 0.05 below Keras'
-  (scores: Pearson correlation with Keras' >= 0.95). BERT encoders do not
-  meet it today: Keras' masked softmax adds -1e9 to masked attention scores,
-  which sets the int8 range of the attention logits (measured on the text
-  demo: agreement 0.5); the export then fails, naming the file.
+  (scores: Pearson correlation with Keras' >= 0.95), as image classifiers'
+  int8 files. The encoder's attention masks with `masked_softmax`
+  (`official/modeling/layers/masked_attention.py`), which keeps a -1e9
+  fill out of the int8 range of the attention scores; with Keras' masked
+  softmax a trained 64-wide demo-size classifier's int8 file agreed with
+  Keras on 0.85 of the validation sentences (1.00 now).
 
 Example:
 ```python

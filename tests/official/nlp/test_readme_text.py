@@ -2,8 +2,8 @@
 
 The end-to-end check of the text family on the shipped generated corpus:
 masked-LM pretraining, fine-tuning from its checkpoint and from scratch, the
-export of the tensor path with float32, float16 and dynamic-range TFLite parity, the vocab and
-TFRecord tools. Floors: pretrained validation accuracy >= 0.9 and at least
+export of the tensor path with float32, float16, dynamic-range and full-integer int8 TFLite
+parity, the vocab and TFRecord tools. Floors: pretrained validation accuracy >= 0.9 and at least
 0.2 above the from-scratch run (measured: 1.00 against ~0.50).
 """
 
@@ -71,7 +71,13 @@ def test_readme_text_runs_as_written(tmp_path):
     assert pretrained - scratch >= MARGIN_OVER_SCRATCH, (pretrained, scratch)
     parity = json.loads((tmp_path / "exports" / "text_cls" / "parity.json").read_text())
     assert parity["passed"]
-    assert {"model_float32.tflite", "model_dynamic.tflite"} <= set(parity["artifacts"])
+    assert {
+        "model_float32.tflite",
+        "model_float16.tflite",
+        "model_dynamic.tflite",
+        "model_int8.tflite",
+    } <= set(parity["artifacts"])
+    assert parity["artifacts"]["model_int8.tflite"]["top1_agreement"] >= 0.9
     assert parity["artifacts"]["saved_model:text"]["top1_agreement"] == 1.0
     vocab = (
         (tmp_path / "data" / "text_corpus" / "learned_vocab.txt").read_text().split()

@@ -4,7 +4,11 @@ Needs the `onnx` extra (`pip install -e ".[onnx]"`: tf2onnx, onnx,
 onnxruntime). The task's `tflite_signature(model)` function (uint8 images at
 the model's input size for classification) is traced with the batch dimension
 left open (`[None, H, W, 3]`) and converted with `tf2onnx.convert.from_function`
-at opset `OPSET`; the output names are the function's output keys.
+at opset `OPSET`; the output names are the function's output keys. A
+detector's post-processing converts too: for any batch but a static 1 it is
+one `tf.image.combined_non_max_suppression` (no per-image loop), which
+tf2onnx maps to ONNX NonMaxSuppression
+(`official/vision/ops/detection_generator.py`).
 
 tf2onnx can succeed and still write a file that does not load (e.g. exact GELU,
 see DESIGN.md), so every file is checked before it counts as exported

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -202,3 +203,37 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def gather_across_workers(strategy: tf.distribute.Strategy, array) -> np.ndarray:
+    """Every worker's `array` concatenated along axis 0, in worker order.
+
+    For state kept on the host (numpy) that each worker collected from its
+    own shard. Every worker calls it at the same point with arrays of the
+    same dtype and trailing shape; the first dimension may differ. Two
+    collectives run: the sizes, then the rows padded to the longest (so
+    every replica sends a tensor of the same shape); each worker's first
+    replica sends its rows, the others none. Without several workers,
+    returns `array`.
+    """
+    array = np.asarray(array)
+    if not is_multi_worker(strategy):
+        return array
+    local = len(strategy.extended.worker_devices)
+
+    def from_first_replicas(value: np.ndarray) -> np.ndarray:
+        values = strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(
+                value
+                if ctx.replica_id_in_sync_group % local == 0
+                else np.zeros_like(value)
+            )
+        )
+        return strategy.gather(values, axis=0).numpy()
+
+    sizes = from_first_replicas(np.array([len(array)], np.int64))
+    longest = max(int(sizes.max()), 1)
+    padded = np.zeros((longest, *array.shape[1:]), array.dtype)
+    padded[: len(array)] = array
+    rows = from_first_replicas(padded).reshape(len(sizes), *padded.shape)
+    return np.concatenate([part[:size] for part, size in zip(rows, sizes)])

@@ -15,6 +15,7 @@ schedule and `global_step` count updates, and with
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -346,11 +347,23 @@ class Trainer:
         return self._writers[name]
 
     def _sync_metrics(self, metrics) -> None:
-        """Sums the metrics' states over workers (each counted its own replicas)."""
+        """Sums the metrics' states over workers (each counted its own replicas).
+
+        A metric whose state lives on the host instead (numpy, no variables)
+        defines `merge_across_workers(gather)`: it is called with
+        `gather(array) -> array`, every worker's array concatenated along
+        axis 0 (`distribute.gather_across_workers`), and then holds the
+        state of the whole evaluation on every worker.
+        """
         if not distribute.is_multi_worker(self.strategy):
             return
         local = len(self.strategy.extended.worker_devices)
         for metric in metrics:
+            merge = getattr(metric, "merge_across_workers", None)
+            if merge is not None:
+                merge(
+                    functools.partial(distribute.gather_across_workers, self.strategy)
+                )
             for variable in metric.variables:
                 value = tf.convert_to_tensor(variable)
                 total = self.strategy.reduce(

@@ -15,8 +15,10 @@ the graph) and evaluates them once per `result()` after new data. The
 trainer updates metrics with each replica's local batch in turn, so with
 several replicas on one host every image is collected once and the numbers
 are those of the whole evaluation set. Under `multi_worker_mirrored` each
-worker collects only its own shard (the metric has no variables for the
-trainer to sum), so each worker reports the mAP of its shard.
+worker collects its own shard; after the last step the trainer calls
+`merge_across_workers`, which gathers every worker's images (ground truth
+and detections packed into padded float64 rows, two collectives per array)
+so that every worker, the chief included, evaluates the whole set.
 `COCOView` reads one number of a `COCOMetric` (list the source first).
 
 Example:
@@ -226,6 +228,63 @@ class COCOMetric(keras.metrics.Metric):
             tf.int64,
             stateful=True,
         )
+
+    def merge_across_workers(self, gather) -> None:
+        """Replaces this worker's images by those of every worker.
+
+        Args:
+            gather: `gather(array) -> array`, every worker's `array`
+                concatenated along axis 0 in worker order; called by every
+                worker at once (`official.core.distribute.
+                gather_across_workers`).
+        """
+        counts = np.array(
+            [
+                [len(t["classes"]), len(d["classes"])]
+                for t, d in zip(self._groundtruths, self._detections)
+            ],
+            np.int64,
+        ).reshape(-1, 2)
+        truth = np.concatenate(
+            [np.zeros((0, 7))]
+            + [
+                np.column_stack(
+                    [t["boxes"].reshape(-1, 4), t["classes"], t["is_crowd"], t["area"]]
+                )
+                for t in self._groundtruths
+            ]
+        )
+        found = np.concatenate(
+            [np.zeros((0, 6))]
+            + [
+                np.column_stack([d["boxes"].reshape(-1, 4), d["scores"], d["classes"]])
+                for d in self._detections
+            ]
+        )
+        counts = gather(counts)
+        truth = gather(truth.astype(np.float64))
+        found = gather(found.astype(np.float64))
+        ends = np.cumsum(counts, axis=0)
+        self._groundtruths, self._detections = [], []
+        for (n_truth, n_found), (end_truth, end_found) in zip(counts, ends):
+            t = truth[end_truth - n_truth : end_truth]
+            d = found[end_found - n_found : end_found]
+            self._groundtruths.append(
+                {
+                    "boxes": t[:, :4].astype(np.float32),
+                    "classes": t[:, 4].astype(np.int64),
+                    "is_crowd": t[:, 5].astype(np.int64),
+                    "area": t[:, 6].astype(np.float32),
+                }
+            )
+            self._detections.append(
+                {
+                    "boxes": d[:, :4].astype(np.float32),
+                    "scores": d[:, 4].astype(np.float32),
+                    "classes": d[:, 5].astype(np.int64),
+                }
+            )
+        self._cache = None
 
     def evaluate(self) -> tuple[dict[str, float], dict[int, float]]:
         """`coco_metrics` of everything collected since the last reset (cached)."""

@@ -1,25 +1,31 @@
 """Raw RetinaNet outputs -> final detections: decode, top-k, score threshold, NMS.
 
 One generator serves evaluation and every export (SavedModel signatures,
-TFLite), so what is measured is what is deployed. Per image:
+TFLite, ONNX), so what is measured is what is deployed. Per image:
 
 1. class probabilities `sigmoid(logits)` `[N, C]`; boxes decoded from the
    regression outputs and their anchors (`box_ops.decode_boxes`), clipped
    to the input image;
 2. the `pre_nms_top_k` highest (anchor, class) scores over all anchors and
    classes;
-3. non-maximum suppression with `tf.image.non_max_suppression_padded`
-   (TFLite's builtin NON_MAX_SUPPRESSION_V4, so TFLite files need no Flex
-   op), dropping scores at or below `score_threshold`:
+3. non-maximum suppression, dropping scores at or below `score_threshold`:
    - `nms_type="per_class"`: one suppression per class over the candidates
-     of that class (a fixed loop over the classes, each keeping at most
-     `max_detections`), then the `max_detections` best of all classes;
+     of that class (each keeping at most `max_detections`), then the
+     `max_detections` best of all classes;
    - `nms_type="class_agnostic"`: one suppression over all candidates,
      whatever their class (a box suppresses overlapping boxes of any
      class).
 
-   Suppression runs on boxes normalized to the input size, so IoUs do not
-   depend on the image size in pixels.
+   A batch of one image (the TFLite signature) runs
+   `tf.image.non_max_suppression_padded` (TFLite's builtin
+   NON_MAX_SUPPRESSION_V4, so TFLite files need no Flex op; a fixed loop
+   over the classes). Any other batch, of any or unknown size
+   (evaluation, SavedModel signatures, the ONNX file), runs one
+   `tf.image.combined_non_max_suppression` over the whole batch, with no
+   per-image loop: tf2onnx maps it to ONNX NonMaxSuppression, so the ONNX
+   file keeps an open batch size. Both keep the same detections (ties in
+   score aside). Suppression runs on boxes normalized to the input size,
+   so IoUs do not depend on the image size in pixels.
 4. fixed-size outputs: `detection_boxes` float32 `[B, max_detections, 4]`
    (ymin, xmin, ymax, xmax in input pixels), `detection_scores` float32
    `[B, max_detections]`, `detection_classes` int32 `[B, max_detections]`
@@ -120,35 +126,72 @@ class DetectionGenerator:
     def __call__(self, cls_outputs, box_outputs) -> dict[str, tf.Tensor]:
         cls_outputs = tf.cast(cls_outputs, tf.float32)
         box_outputs = tf.cast(box_outputs, tf.float32)
-        batch = cls_outputs.shape[0]
-        if batch == 1:  # The TFLite signature: no loop op in the graph.
+        if cls_outputs.shape[0] == 1:  # The TFLite signature: builtin NMS only.
             result = self._one(cls_outputs[0], box_outputs[0])
             return {key: value[tf.newaxis] for key, value in result.items()}
-        k = self.max_detections
-        return tf.map_fn(
-            lambda args: self._one(*args),
-            (cls_outputs, box_outputs),
-            fn_output_signature={
-                "detection_boxes": tf.TensorSpec([k, 4], tf.float32),
-                "detection_scores": tf.TensorSpec([k], tf.float32),
-                "detection_classes": tf.TensorSpec([k], tf.int32),
-                "num_detections": tf.TensorSpec([], tf.int32),
-            },
-        )
+        return self._batched(cls_outputs, box_outputs)
 
-    def _one(self, logits, deltas) -> dict[str, tf.Tensor]:
+    def _candidates(self, logits, deltas):
+        """`(boxes, normalized boxes, scores, classes)` of the `pre_nms_top_k`
+        best (anchor, class) pairs, sorted by score: `[K, ...]` for one image
+        (`logits` `[N, C]`), `[B, K, ...]` for a batch."""
         height, width = self.image_size
         num_anchors = self.anchors.shape[0]
+        batched = len(logits.shape) == 3
         boxes = box_ops.decode_boxes(deltas, self.anchors, self.box_coder_weights)
         boxes = box_ops.clip_boxes(boxes, height, width)
-        scores = tf.reshape(tf.sigmoid(logits), [-1])
+        flat = [-1, num_anchors * self.num_classes] if batched else [-1]
+        scores = tf.reshape(tf.sigmoid(logits), flat)
         top_k = min(self.pre_nms_top_k, num_anchors * self.num_classes)
         top_scores, top_index = tf.math.top_k(scores, top_k, sorted=True)
         anchor_index = top_index // self.num_classes
         classes = top_index - anchor_index * self.num_classes
-        candidates = tf.gather(boxes, anchor_index)
+        candidates = tf.gather(boxes, anchor_index, batch_dims=int(batched))
         scale = tf.constant([height, width, height, width], tf.float32)
-        normalized = candidates / scale
+        return candidates, candidates / scale, top_scores, classes
+
+    def _batched(self, logits, deltas) -> dict[str, tf.Tensor]:
+        """A batch of any size without a loop: `combined_non_max_suppression`.
+
+        Per class it keeps the same detections as `_one` (a suppression per
+        class over that class's candidates, then the `max_detections` best);
+        class-agnostic suppression is one class of every candidate, whose
+        own class is found again by its (box, score).
+        """
+        candidates, normalized, top_scores, classes = self._candidates(logits, deltas)
+        if self.nms_type == "class_agnostic":
+            scores = top_scores[..., tf.newaxis]
+        else:  # Each candidate scores only in its own class.
+            scores = tf.one_hot(classes, self.num_classes) * top_scores[..., None]
+        boxes, kept_scores, kept_classes, count = tf.image.combined_non_max_suppression(
+            normalized[:, :, tf.newaxis, :],
+            scores,
+            max_output_size_per_class=self.max_detections,
+            max_total_size=self.max_detections,
+            iou_threshold=self.iou_threshold,
+            score_threshold=self.score_threshold,
+            pad_per_class=False,
+            clip_boxes=False,
+        )
+        if self.nms_type == "class_agnostic":
+            same = tf.reduce_all(
+                tf.equal(boxes[:, :, None, :], normalized[:, None, :, :]), axis=-1
+            ) & tf.equal(kept_scores[:, :, None], top_scores[:, None, :])
+            kept_classes = tf.gather(
+                classes, tf.argmax(tf.cast(same, tf.int32), axis=-1), batch_dims=1
+            )
+        valid = tf.range(self.max_detections)[tf.newaxis, :] < count[:, tf.newaxis]
+        height, width = self.image_size
+        scale = tf.constant([height, width, height, width], tf.float32)
+        return {
+            "detection_boxes": tf.where(valid[..., None], boxes * scale, 0.0),
+            "detection_scores": tf.where(valid, kept_scores, 0.0),
+            "detection_classes": tf.where(valid, tf.cast(kept_classes, tf.int32), -1),
+            "num_detections": tf.cast(count, tf.int32),
+        }
+
+    def _one(self, logits, deltas) -> dict[str, tf.Tensor]:
+        candidates, normalized, top_scores, classes = self._candidates(logits, deltas)
         if self.nms_type == "class_agnostic":
             chosen, chosen_scores = self._suppress(normalized, top_scores)
         else:

@@ -51,10 +51,14 @@ class RetinaNetTask(Task):
     detection generator and reports pycocotools' COCO numbers (`AP`, `AP50`,
     `AP75`, `APs`, `APm`, `APl`, `ARmax1`, `ARmax10`, `ARmax100`, `ARs`,
     `ARm`, `ARl`) over the whole evaluation set, and the AP of each class
-    with ground truth (`AP/<class name>`, in the eval report).
+    with ground truth (`AP/<class name>`, in the eval report); under
+    `multi_worker_mirrored` the workers' images are gathered first
+    (`COCOMetric.merge_across_workers`), so every worker reports the
+    numbers of the whole set.
 
-    Exported signatures (`image_tensor`, `image_bytes`, `tf_example`, and
-    the TFLite file) return the final detections: `detection_boxes` float32
+    Exported signatures (`image_tensor`, `image_bytes`, `tf_example`, the
+    TFLite file, and `model.onnx` with any batch size) return the final
+    detections: `detection_boxes` float32
     `[batch, max_detections, 4]` as `[ymin, xmin, ymax, xmax]` normalized
     to the input image (0..1 of its height and width), `detection_scores`
     float32, `detection_classes` int32 (-1 past `num_detections`) and

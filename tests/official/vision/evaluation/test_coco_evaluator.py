@@ -172,3 +172,39 @@ def test_metric_accumulates_batches_in_a_graph_like_one_evaluation():
     assert float(views[1].result()) == pytest.approx(per_class[2], abs=1e-6)
     metric.reset_state()
     assert metric.num_images == 0
+
+
+def test_merge_across_workers_evaluates_every_workers_images():
+    """Two workers' metrics, each of its own shard, merged by a gather."""
+    truths = dataset(num_images=7)
+    found = [
+        dict(f, boxes=np.clip(f["boxes"], 0, [400, 500, 400, 500]))
+        for f in shifted(truths)
+    ]
+    expected, per_class = coco_evaluator.coco_metrics(truths, found, range(4))
+    workers = [coco_evaluator.COCOMetric(4), coco_evaluator.COCOMetric(4)]
+    workers[0].update_state(*batch_of(truths[:4], found[:4], 1.0))
+    workers[1].update_state(*batch_of(truths[4:], found[4:], 1.0))
+    shard_ap = workers[0].evaluate()[0]["AP"]
+    # What each worker sends, in call order (a gather of one worker leaves
+    # its images as they were).
+    sent = [[], []]
+    for index, metric in enumerate(workers):
+        metric.merge_across_workers(lambda a, i=index: sent[i].append(a) or a)
+        assert metric.num_images == (4, 3)[index]
+    # The gather concatenates in worker order, as
+    # `distribute.gather_across_workers` does.
+    for metric in workers:
+        calls = iter(range(len(sent[0])))
+
+        def gather(array, calls=calls):
+            call = next(calls)
+            return np.concatenate([arrays[call] for arrays in sent])
+
+        metric.merge_across_workers(gather)
+        assert metric.num_images == 7
+        metrics, classes = metric.evaluate()
+        assert metrics["AP"] == pytest.approx(expected["AP"], abs=1e-9)
+        assert metrics["ARmax100"] == pytest.approx(expected["ARmax100"], abs=1e-9)
+        assert classes == pytest.approx(per_class, abs=1e-9)
+    assert shard_ap != pytest.approx(expected["AP"], abs=1e-3)

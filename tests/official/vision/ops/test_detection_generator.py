@@ -102,3 +102,17 @@ def test_bad_arguments_are_named():
         DetectionGenerator(anchors, (8, 8), 2, nms_type="soft")
     with pytest.raises(ValueError, match="max_detections must be >= 1"):
         DetectionGenerator(anchors, (8, 8), 2, max_detections=0)
+
+
+def test_a_batch_runs_without_a_per_image_loop():
+    """Any batch but one is one combined suppression (ONNX-convertible)."""
+    anchors = generate_anchors((32, 32), 3, 4, 1, [1.0], 2.0)
+    generator = DetectionGenerator(anchors, (32, 32), NUM_CLASSES)
+    specs = [
+        tf.TensorSpec([None, len(anchors), NUM_CLASSES], tf.float32),
+        tf.TensorSpec([None, len(anchors), 4], tf.float32),
+    ]
+    graph = tf.function(generator).get_concrete_function(*specs).graph
+    ops = {op.type for op in graph.get_operations()}
+    assert "CombinedNonMaxSuppression" in ops
+    assert not ops & {"While", "StatelessWhile", "TensorListReserve"}, ops

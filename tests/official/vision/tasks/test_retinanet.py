@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from official.core import task_factory
 from official.core.config_loader import load_experiment_config
@@ -22,29 +23,56 @@ def shapes_dir(tmp_path_factory):
     return str(out)
 
 
+def tiny_overrides(shapes_dir, overrides=""):
+    """The `--params_override` of `tiny_config`."""
+    return ",".join(
+        filter(
+            None,
+            [
+                f"task.train_data.input_path={shapes_dir}/train-*",
+                f"task.validation_data.input_path={shapes_dir}/validation-*",
+                "task.model.decoder.num_filters=8",
+                "task.model.head.num_filters=8,task.model.head.num_convs=1",
+                "task.train_data.global_batch_size=8",
+                "task.validation_data.global_batch_size=8",
+                "trainer.train_steps=4,trainer.steps_per_loop=2",
+                "trainer.checkpoint_interval=4,trainer.validation_interval=4",
+                "trainer.optimizer_config.learning_rate.params.decay_steps=4",
+                overrides,
+            ],
+        )
+    )
+
+
 def tiny_config(shapes_dir, overrides=""):
     """retinanet_shapes with 8-channel FPN and head: seconds per run."""
     return load_experiment_config(
-        "retinanet_shapes",
-        [],
-        ",".join(
-            filter(
-                None,
-                [
-                    f"task.train_data.input_path={shapes_dir}/train-*",
-                    f"task.validation_data.input_path={shapes_dir}/validation-*",
-                    "task.model.decoder.num_filters=8",
-                    "task.model.head.num_filters=8,task.model.head.num_convs=1",
-                    "task.train_data.global_batch_size=8",
-                    "task.validation_data.global_batch_size=8",
-                    "trainer.train_steps=4,trainer.steps_per_loop=2",
-                    "trainer.checkpoint_interval=4,trainer.validation_interval=4",
-                    "trainer.optimizer_config.learning_rate.params.decay_steps=4",
-                    overrides,
-                ],
-            )
-        ),
+        "retinanet_shapes", [], tiny_overrides(shapes_dir, overrides)
     )
+
+
+def save_confident_checkpoint(config, model_dir, seed=0):
+    """A checkpoint of `config`'s model with random, confident predictions.
+
+    The class and box predictions get random kernels and zero biases: every
+    image has many candidates scoring far above the prior (about 0.5, widely
+    spread), so suppression has real work, and boxes stay near their anchors
+    (a box clipped to nothing matches nothing).
+    """
+    model = task_factory.get_task(config.task).build_model()
+    rng = np.random.default_rng(seed)
+    for layer, scale in (
+        (model.head.classifier, 0.3),
+        (model.head.box_regressor, 0.03),
+    ):
+        kernel, bias = layer.get_weights()
+        layer.set_weights(
+            [rng.normal(0, scale, kernel.shape).astype(np.float32), np.zeros_like(bias)]
+        )
+    checkpoint = tf.train.Checkpoint(model=model)
+    return tf.train.CheckpointManager(
+        checkpoint, model_dir, 1, checkpoint_name="ckpt"
+    ).save()
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,13 @@ setup(
         # keras-hub preset directories (importers of BERT and vision presets).
         # Tried with keras-hub 0.32.0 on Keras 3.15 and TensorFlow 2.21.
         "hub": ["keras-hub>=0.32,<0.33"],
-        # Causal-LM fine-tuning runs keras-hub models with their tokenizers.
-        "llm": ["keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22"],
+        # Causal-LM fine-tuning runs keras-hub models with their tokenizers;
+        # jinja2 reads Hugging Face chat templates (Jinja source).
+        "llm": [
+            "keras-hub>=0.32,<0.33",
+            "tensorflow-text>=2.21,<2.22",
+            "jinja2>=3.1,<4",
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -1,4 +1,4 @@
-"""Exports a trained causal LM: a keras-hub preset and a `generate` SavedModel.
+"""Exports a trained causal LM: a keras-hub preset and a generating SavedModel.
 
 Run:
 
@@ -8,8 +8,13 @@ Run:
 The config is the run's `params.yaml` (then `--experiment`,
 `--config_file`, `--params_override`, as for `serving.export`). The model is
 restored with the run's `trainer.finetune` and LoRA adapters are merged into
-the kernels. Written atomically (a hidden sibling directory, checked, then
-renamed; a failure leaves a previous export as it was):
+the kernels. LoRA on an int8 base (`task.model.quantize=int8`) is exported as
+trained: the SavedModel keeps the int8 kernels and the adapters unmerged;
+the preset holds float weights (the dequantized base plus the adapters'
+delta), since folding the adapters into int8 kernels would quantize them
+again and lose most of the fine-tuning. Written atomically (a hidden sibling
+directory, checked, then renamed; a failure leaves a previous export as it
+was):
 
     export_dir/preset/        keras-hub preset of the merged model, tokenizer
                               and chat_template.json (CausalLM.from_preset)
@@ -17,10 +22,18 @@ renamed; a failure leaves a previous export as it was):
                               prompts [n] string, max_new_tokens [n] int32,
                               temperature [n] float32, top_k [n] int32,
                               seed [n] int32 -> completions [n] string,
-                              token_ids [n, m] int32, num_tokens [n] int32
-    export_dir/parity.json    greedy tokens on the validation prompts:
-                              SavedModel vs the in-process model, and the
-                              reloaded preset vs the in-process model
+                              token_ids [n, m] int32, num_tokens [n] int32;
+                              signature `generate_chat`: roles [n, t] and
+                              contents [n, t] string (whole conversations,
+                              padded with role ""), then the same settings
+                              and outputs
+    export_dir/parity.json    greedy tokens on the validation prompts, each
+                              required identical: the SavedModel's two
+                              signatures vs the trained model in process,
+                              the reloaded preset vs its weights in process
+                              (the trained model, or the float merge of an
+                              int8 base); the preset's agreement with the
+                              trained model is recorded too
     export_dir/export_report.json, params.yaml
 
 `serving.export` is written around image signatures (one static input, a
@@ -74,7 +87,6 @@ def export_llm(
 
     from official.core import task_factory
     from official.llm.export import llm_export
-    from official.llm.models.sft_model import SFTModel
     from official.llm.tasks.lm_generator import LMGenerator
     from serving import export_dir as export_dir_lib
     from serving import saved_model_export
@@ -99,10 +111,36 @@ def export_llm(
     reference = llm_export.greedy_tokens(
         tf.function(signatures["generate"][0]), prompts, max_new
     )
+    conversations = [
+        (roles, contents)
+        for roles, contents, _ in task.evaluation_prompts(num_parity_prompts)
+    ]
+    chat_reference = llm_export.greedy_chat_tokens(
+        tf.function(signatures["generate_chat"][0]), conversations, max_new
+    )
+    lm, preset_weights = llm_export.preset_lm(task, model)
+    pad_id = task.generator(model).pad_id
+
+    def generate_fn(causal_lm):
+        generator = LMGenerator(
+            causal_lm,
+            task.encoder(preprocessor=causal_lm.preprocessor),
+            pad_id=pad_id,
+            max_new_tokens_cap=max_new,
+        )
+        return tf.function(generator.signature()[0])
+
+    # The preset's own weights in process: the trained model, or the float
+    # merge of an int8 base and its adapters.
+    preset_reference = (
+        reference
+        if lm is model.causal_lm
+        else llm_export.greedy_tokens(generate_fn(lm), prompts, max_new)
+    )
     tmp_dir = export_dir_lib.make_temp_dir(export_dir)
     try:
         preset_dir = llm_export.write_preset(
-            task, model, os.path.join(tmp_dir, PRESET_DIR)
+            task, lm, os.path.join(tmp_dir, PRESET_DIR)
         )
         saved_model_dir = os.path.join(tmp_dir, SAVED_MODEL_DIR)
         names = saved_model_export.write_saved_model(
@@ -112,36 +150,53 @@ def export_llm(
         exported = llm_export.greedy_tokens(
             loaded.signatures["generate"], prompts, max_new
         )
+        exported_chat = llm_export.greedy_chat_tokens(
+            loaded.signatures["generate_chat"], conversations, max_new
+        )
         import keras_hub
 
-        reloaded = SFTModel(keras_hub.models.CausalLM.from_preset(preset_dir))
-        generator = LMGenerator(
-            reloaded.causal_lm,
-            task.encoder(preprocessor=reloaded.causal_lm.preprocessor),
-            pad_id=task.generator(model).pad_id,
-            max_new_tokens_cap=max_new,
-        )
+        reloaded = keras_hub.models.CausalLM.from_preset(preset_dir)
         preset_tokens = llm_export.greedy_tokens(
-            tf.function(generator.signature()[0]), prompts, max_new
+            generate_fn(reloaded), prompts, max_new
         )
         parity = {
             "prompts": prompts,
             "decoding": "greedy",
             "max_new_tokens": max_new,
             "saved_model": {
-                "token_agreement": llm_export.compare_tokens(reference, exported)
+                "reference": "the trained model",
+                "token_agreement": llm_export.compare_tokens(reference, exported),
+            },
+            "saved_model_chat": {
+                "reference": "the trained model",
+                "conversations": len(conversations),
+                "token_agreement": llm_export.compare_tokens(
+                    chat_reference, exported_chat
+                ),
             },
             "preset": {
-                "token_agreement": llm_export.compare_tokens(reference, preset_tokens)
+                "weights": preset_weights,
+                "reference": (
+                    "the trained model"
+                    if lm is model.causal_lm
+                    else "the same float weights in process"
+                ),
+                "token_agreement": llm_export.compare_tokens(
+                    preset_reference, preset_tokens
+                ),
+                "trained_model_token_agreement": llm_export.compare_tokens(
+                    reference, preset_tokens
+                ),
             },
             "completions": [
                 c.decode("utf-8", errors="replace") for c in exported["completions"]
             ],
         }
+        tolerance = task.parity_tolerance("saved_model")
         failures = [
-            f"{kind}: {', '.join(task.parity_tolerance('saved_model').check(parity[kind]))}"
-            for kind in ("saved_model", "preset")
-            if task.parity_tolerance("saved_model").check(parity[kind])
+            f"{kind}: {', '.join(tolerance.check(parity[kind]))}"
+            for kind in ("saved_model", "saved_model_chat", "preset")
+            if tolerance.check(parity[kind])
         ]
         parity["passed"] = not failures
         with open(os.path.join(tmp_dir, "parity.json"), "w", encoding="utf-8") as f:
@@ -213,8 +268,10 @@ def main(argv: list[str]) -> int:
         f"Exported {report['checkpoint']} to {report['export_dir']}: preset/ and "
         f"saved_model/ ({', '.join(report['signatures'])}); greedy token agreement "
         f"with the trained model on {len(parity['prompts'])} prompts: SavedModel "
-        f"{parity['saved_model']['token_agreement']:.0%}, preset "
-        f"{parity['preset']['token_agreement']:.0%}."
+        f"{parity['saved_model']['token_agreement']:.0%} (generate_chat "
+        f"{parity['saved_model_chat']['token_agreement']:.0%}), preset "
+        f"{parity['preset']['trained_model_token_agreement']:.0%} (preset "
+        f"weights: {parity['preset']['weights']})."
     )
     return 0
 

@@ -1,4 +1,5 @@
-"""The model server answers REST and gRPC `generate` requests of a causal LM.
+"""The model server answers REST and gRPC `generate` requests of a causal LM
+(and REST `generate_chat` requests: whole conversations).
 
 The SavedModel comes from `CausalLMTask.serving_signatures` (what
 tools/export_llm.py writes) for a tiny GPT-2 with a byte-level tokenizer; the
@@ -20,6 +21,11 @@ from tests.serving.tiny_model import call, predict
 pytestmark = pytest.mark.slow
 
 PROMPTS = ["What is 2+2?", "Hi"]
+# Whole conversations for `generate_chat` (the second is one turn shorter).
+CHATS = [
+    (["system", "user", "assistant", "user"], ["Be brief.", "2+2?", "4", "And 3+3?"]),
+    (["user", "assistant", "user"], ["Hi", "Hello", "What is 1+1?"]),
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,8 @@ def exported(tmp_path_factory):
         [(["user"], [p]) for p in PROMPTS], max_new_tokens=4
     )
     texts = generator.text_bytes(tokens, lengths)
-    return str(root / "models" / "llm"), tokens, lengths, texts
+    chat = generator.complete_ids(CHATS, max_new_tokens=4)
+    return str(root / "models" / "llm"), tokens, lengths, texts, chat
 
 
 def _text(value) -> bytes:
@@ -54,7 +61,7 @@ def _text(value) -> bytes:
 
 
 def test_rest_generate_request(exported):
-    base_path, tokens, lengths, texts = exported
+    base_path, tokens, lengths, texts, chat = exported
     grpc_port = 0 if grpc_available() else None
     with ModelServer(
         [model_config.ModelConfig("llm", base_path)],
@@ -98,8 +105,33 @@ def test_rest_generate_request(exported):
         status, again = predict(server.rest_port, body, model="llm")
         assert status == 200, again
         assert again["predictions"][0]["token_ids"] == rows[0]["token_ids"]
+        _check_chat(server.rest_port, chat)
         if grpc_port is not None:
             _check_grpc(server.grpc_port, tokens, lengths)
+
+
+def _check_chat(port, chat):
+    """`generate_chat` over REST: conversations padded with role "" to the
+    same number of turns give the evaluation's greedy tokens."""
+    turns = max(len(roles) for roles, _ in CHATS)
+    instances = [
+        {
+            "roles": roles + [""] * (turns - len(roles)),
+            "contents": contents + [""] * (turns - len(contents)),
+            "max_new_tokens": 4,
+            "temperature": 0.0,
+            "top_k": 0,
+            "seed": 0,
+        }
+        for roles, contents in CHATS
+    ]
+    body = {"signature_name": "generate_chat", "instances": instances}
+    status, out = predict(port, body, model="llm")
+    assert status == 200, out
+    want_tokens, want_lengths = chat
+    for row, want, n in zip(out["predictions"], want_tokens, want_lengths):
+        assert row["num_tokens"] == int(n)
+        assert row["token_ids"][: int(n)] == np.asarray(want)[: int(n)].tolist()
 
 
 def _check_grpc(port, tokens, lengths):

@@ -44,10 +44,12 @@ class CausalLMModelConfig(Config):
       and `tokenizer_preset` (a directory written by a keras-hub tokenizer's
       `save_to_preset`): a new, randomly initialized model.
 
-    `chat_template`: `auto` (the preset's `chat_template.json`, else the
-    template of its tokenizer's family, else `default`), a built-in name
+    `chat_template`: `auto` (the preset's `chat_template.json`, else its
+    Hugging Face Jinja template, else the template of its tokenizer's
+    family, else `default`), a built-in name
     (`official.llm.data.chat_template.TEMPLATES`) or a path to a
-    `chat_template.json` file. `quantize`: `int8` quantizes the base's
+    `chat_template.json` file or a Jinja template (`.jinja`, or a
+    `tokenizer_config.json` with `chat_template`). `quantize`: `int8` quantizes the base's
     Dense/EinsumDense kernels (Keras' `model.quantize("int8")`) before
     `trainer.finetune.lora` adds float adapters.
     """
@@ -105,15 +107,45 @@ class CausalLMModelConfig(Config):
 
 
 @dataclasses.dataclass
+class SFTFieldsConfig(Config):
+    """The names of an SFT example's fields (JSON keys or TFDS features).
+
+    An example holds `messages` (a list of `{role: ..., content: ...}`;
+    roles system, user, assistant), else `prompt` and `completion` (a user
+    turn and the assistant's answer), else `text` (a whole document, every
+    token trains). Rename them to read data that calls them otherwise, e.g.
+    `prompt: question`, `completion: answer`.
+    """
+
+    messages: str = "messages"
+    role: str = "role"
+    content: str = "content"
+    prompt: str = "prompt"
+    completion: str = "completion"
+    text: str = "text"
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        for name, value in dataclasses.asdict(self).items():
+            if not value:
+                raise ValueError(f"{where}.{name} must name a field; it is empty.")
+
+
+@dataclasses.dataclass
 class SFTDataConfig(DataConfig):
     """One split of supervised fine-tuning (or plain text) examples.
 
-    `input_path`: comma-separated glob patterns of JSON Lines files
+    Files: `input_path`, comma-separated glob patterns of JSON Lines files
     (`input_format=jsonl`) or TFRecord files of tf.Examples
     (`input_format=tfrecord`, written by
-    `official.llm.data.sft_records.write_sft_tfrecords`). A JSON line holds
+    `official.llm.data.sft_records.write_sft_tfrecords`). Or TFDS:
+    `tfds_name` with `tfds_split` and `tfds_data_dir`, a dataset prepared on
+    disk (never downloaded) whose features are a `messages` sequence of
+    `{role, content}` text features, or `prompt` and `completion` text, or
+    `text`. A JSON line holds
     one of `{"messages": [{"role": ..., "content": ...}, ...]}`,
-    `{"prompt": ..., "completion": ...}` or `{"text": ...}`. The chat
+    `{"prompt": ..., "completion": ...}` or `{"text": ...}`; `fields`
+    renames these keys (JSON Lines and TFDS). The chat
     template is applied in the pipeline; with `loss_on=assistant` only the
     assistant turns (and their end token) carry loss, with `all` every token.
     `{"text": ...}` examples always train on every token (pretraining).
@@ -128,19 +160,13 @@ class SFTDataConfig(DataConfig):
     sequence_length: int = 512
     packing: bool = True
     loss_on: str = "assistant"
+    fields: SFTFieldsConfig = dataclasses.field(default_factory=SFTFieldsConfig)
 
     def _validate_reader_options(self, where: str) -> None:
         if self.input_format not in SFT_INPUT_FORMATS:
             raise ValueError(
                 f"{where}.input_format must be one of {', '.join(SFT_INPUT_FORMATS)}. "
                 f"Received: {self.input_format!r}."
-            )
-        if self.tfds_name:
-            raise ValueError(
-                f"{where}.tfds_name: SFT data is read from JSON Lines or TFRecord "
-                f"files; convert the TFDS split with "
-                f"official.llm.data.sft_records.write_sft_tfrecords and set "
-                f"{where}.input_path. Received: tfds_name={self.tfds_name!r}."
             )
         unsupported = {
             "input_weights": (self.input_weights, []),

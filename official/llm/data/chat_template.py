@@ -1,7 +1,7 @@
 """Chat templates: how a conversation becomes one token sequence.
 
 keras-hub presets carry no chat template, so a template here is declarative
-data: for each message, `prefix` (with `{role}` replaced by the role's name in
+data (a Hugging Face Jinja template is turned into it): for each message, `prefix` (with `{role}` replaced by the role's name in
 the template), the content, then `suffix`; an assistant turn (and a plain
 `text` example) is followed by the tokenizer's end token, so the model learns
 to stop. Rendered in TensorFlow (`render_pieces`), each prefix, content and
@@ -11,11 +11,17 @@ a prompt at generation time tokenizes exactly as in training.
 
 Which template a model uses (`task.model.chat_template`):
 - `auto`: the preset directory's `chat_template.json` when it has one, else
-  the template of its tokenizer's family (`FAMILY_TEMPLATES`: ChatML for
-  Qwen and SmolLM, Llama 3 headers, Gemma turns), else `default`;
+  its Hugging Face Jinja template (`chat_template.jinja`, or
+  `chat_template` in `tokenizer_config.json`), else the template of its
+  tokenizer's family (`FAMILY_TEMPLATES`: ChatML for Qwen and SmolLM,
+  Llama 3 headers, Gemma turns), else `default`;
 - a built-in name from `TEMPLATES`;
 - a path to a `chat_template.json` file: `{"prefix": ..., "suffix": ...,
-  "roles": {"assistant": "model"}, "stop": ["<end_of_turn>"]}`.
+  "roles": {"assistant": "model"}, "stop": ["<end_of_turn>"]}`;
+- a path to a Hugging Face Jinja template (a `.jinja` file, or a JSON file
+  with `chat_template`): turned into a prefix and a suffix per role and
+  checked to render conversations exactly as Jinja does
+  (`official.llm.data.jinja_template`; one that cannot be is refused).
 
 The `default` template (for tokenizers without a chat convention, e.g. GPT-2):
 
@@ -62,6 +68,10 @@ class ChatTemplate:
             the vocabulary (besides the tokenizer's end token).
         assistant_suffix: the assistant's suffix when it differs from
             `suffix`; None: `suffix`.
+        prefixes, suffixes: `(role, text)` pairs that replace `prefix` and
+            `suffix` for those roles, as written (templates derived from a
+            Jinja chat template, `official.llm.data.jinja_template`, have one
+            per role).
     """
 
     name: str
@@ -70,16 +80,24 @@ class ChatTemplate:
     roles: tuple[tuple[str, str], ...] = ()
     stop: tuple[str, ...] = ()
     assistant_suffix: str | None = None
+    prefixes: tuple[tuple[str, str], ...] = ()
+    suffixes: tuple[tuple[str, str], ...] = ()
 
     def role_name(self, role: str) -> str:
         return dict(self.roles).get(role, role)
 
     def prefix_for(self, role: str) -> str:
-        return "" if role == "text" else self.prefix.replace("{role}", self.role_name(role))
+        if role == "text":
+            return ""
+        if role in dict(self.prefixes):
+            return dict(self.prefixes)[role]
+        return self.prefix.replace("{role}", self.role_name(role))
 
     def suffix_for(self, role: str) -> str:
         if role == "text":
             return ""
+        if role in dict(self.suffixes):
+            return dict(self.suffixes)[role]
         if role == "assistant" and self.assistant_suffix is not None:
             return self.assistant_suffix
         return self.suffix
@@ -104,6 +122,8 @@ class ChatTemplate:
             "roles": dict(self.roles),
             "stop": list(self.stop),
             "assistant_suffix": self.assistant_suffix,
+            "prefixes": dict(self.prefixes),
+            "suffixes": dict(self.suffixes),
         }
 
 
@@ -140,20 +160,32 @@ FAMILY_TEMPLATES = (
 
 def from_json(data: dict, where: str) -> ChatTemplate:
     """A template from the JSON form (`ChatTemplate.to_json`)."""
-    known = {"name", "prefix", "suffix", "roles", "stop", "assistant_suffix"}
+    known = {
+        "name",
+        "prefix",
+        "suffix",
+        "roles",
+        "stop",
+        "assistant_suffix",
+        "prefixes",
+        "suffixes",
+    }
     unknown = sorted(set(data) - known)
     if unknown or "prefix" not in data or "suffix" not in data:
         raise ValueError(
             f"{where}: a chat template has `prefix` and `suffix` (strings) and "
-            f"optionally `name`, `roles`, `stop` and `assistant_suffix`. "
-            f"Received keys: {sorted(data)}."
+            f"optionally `name`, `roles`, `stop`, `assistant_suffix`, `prefixes` "
+            f"and `suffixes` (or it is a Hugging Face file with a Jinja "
+            f"`chat_template`). Received keys: {sorted(data)}."
         )
-    roles = data.get("roles", {})
-    if not isinstance(roles, dict) or not all(r in ROLES for r in roles):
-        raise ValueError(
-            f"{where}: `roles` maps roles among {', '.join(ROLES)} to names. "
-            f"Received: {roles!r}."
-        )
+    for key in ("roles", "prefixes", "suffixes"):
+        value = data.get(key) or {}
+        if not isinstance(value, dict) or not all(r in ROLES for r in value):
+            raise ValueError(
+                f"{where}: `{key}` maps roles among {', '.join(ROLES)} to "
+                f"strings. Received: {value!r}."
+            )
+    roles = data.get("roles") or {}
     return ChatTemplate(
         name=str(data.get("name", os.path.basename(where))),
         prefix=str(data["prefix"]),
@@ -161,15 +193,26 @@ def from_json(data: dict, where: str) -> ChatTemplate:
         roles=tuple(sorted(roles.items())),
         stop=tuple(data.get("stop", ())),
         assistant_suffix=data.get("assistant_suffix"),
+        prefixes=tuple(sorted((data.get("prefixes") or {}).items())),
+        suffixes=tuple(sorted((data.get("suffixes") or {}).items())),
     )
 
 
 def read_template_file(path: str) -> ChatTemplate:
+    """A template file: Garden's JSON form, or a Hugging Face Jinja template
+    (a `.jinja` file, or JSON with `chat_template`: `tokenizer_config.json`,
+    Hugging Face's `chat_template.json`)."""
+    from official.llm.data import jinja_template
+
+    if not path.endswith(".json"):
+        return jinja_template.read_jinja_file(path)
     with open(path, encoding="utf-8") as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e}).") from None
+    if isinstance(data, dict) and "chat_template" in data:
+        return jinja_template.read_jinja_file(path)
     return from_json(data, path)
 
 
@@ -183,8 +226,13 @@ def get_template(spec: str, preset: str = "", tokenizer_class: str = "") -> Chat
             templates.
     """
     if spec == "auto":
+        from official.llm.data import jinja_template
+
         path = os.path.join(preset, TEMPLATE_FILE) if preset else ""
         if path and os.path.exists(path):
+            return read_template_file(path)
+        path = jinja_template.preset_jinja_file(preset) if preset else None
+        if path:
             return read_template_file(path)
         for family, name in FAMILY_TEMPLATES:
             if tokenizer_class.startswith(family):
@@ -192,13 +240,14 @@ def get_template(spec: str, preset: str = "", tokenizer_class: str = "") -> Chat
         return TEMPLATES["default"]
     if spec in TEMPLATES:
         return TEMPLATES[spec]
-    if spec.endswith(".json") or os.path.sep in spec:
+    if spec.endswith((".json", ".jinja")) or os.path.sep in spec:
         if not os.path.exists(spec):
             raise FileNotFoundError(f"task.model.chat_template: no file {spec!r}.")
         return read_template_file(spec)
     raise KeyError(
         f"task.model.chat_template: unknown {spec!r}.{did_you_mean(spec, TEMPLATES)} "
-        f"Valid: auto, {', '.join(TEMPLATES)}, or a path to a {TEMPLATE_FILE}."
+        f"Valid: auto, {', '.join(TEMPLATES)}, or a path to a {TEMPLATE_FILE}, "
+        f"a .jinja file or a tokenizer_config.json with a Jinja chat_template."
     )
 
 

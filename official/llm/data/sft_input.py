@@ -3,8 +3,9 @@
 Stages (all in tf.data except reading JSON Lines, which is parsed in Python
 when the pipeline is built and held in memory):
 
-    files (input_path globs, sharded per input pipeline)
-      -> (roles, contents)          JSONL records or tf.Examples
+    files (input_path globs, sharded per input pipeline), or a TFDS split
+      -> (roles, contents)          JSONL records, tf.Examples or TFDS
+                                    features (`sft_tfds`)
       -> (ids, weights)             chat template + tokenizer (`sft_tokenize`)
       -> examples without a trained token (after the cut) dropped
       -> cache (`cache`: tokenized examples kept in memory after one pass)
@@ -14,6 +15,13 @@ when the pipeline is built and held in memory):
 
 keras-hub's BPE tokenizer runs at a few ms per example on a CPU core: with
 several epochs over a small set, `cache: true` tokenizes it once.
+
+JSON Lines are parsed in Python, not streamed: TensorFlow has no JSON op, and
+a `tf.py_function` per line would hold the GIL inside the input pipeline and
+report a bad line only when training reaches it (here every line is checked,
+with its file:line, before the first step). The split's text is held in
+memory; a split larger than that belongs in TFRecords
+(`sft_records.write_sft_tfrecords`) or TFDS, which stream.
 
 Example:
 ```python
@@ -41,7 +49,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from official.llm.configs.causal_lm import SFTDataConfig
-from official.llm.data import packing, sft_records
+from official.llm.data import packing, sft_records, sft_tfds
 from official.llm.data.sft_tokenize import ConversationEncoder
 
 
@@ -64,14 +72,26 @@ def input_files(data: SFTDataConfig) -> list[str]:
     return files
 
 
+def iter_conversations(data: SFTDataConfig):
+    """The split's (roles, contents) conversations in Python, in order
+    (files or TFDS; a TFDS split is read as far as it is iterated)."""
+    if data.tfds_name:
+        return sft_tfds.iter_conversations(data)
+    return iter(
+        sft_records.read_conversations(input_files(data), data.input_format, 0, data.fields)
+    )
+
+
 def _conversations(
     data: SFTDataConfig, input_context: tf.distribute.InputContext | None
 ) -> tf.data.Dataset:
+    if data.tfds_name:
+        return sft_tfds.read_split(data, input_context)
     files = input_files(data)
     pipelines = input_context.num_input_pipelines if input_context else 1
     index = input_context.input_pipeline_id if input_context else 0
     if data.input_format == "jsonl":
-        conversations = sft_records.read_jsonl(files)
+        conversations = sft_records.read_jsonl(files, data.fields)
         if not conversations:
             raise ValueError(f"SFT data: no records in {files}.")
         roles = tf.ragged.constant([r for r, _ in conversations], dtype=tf.string)

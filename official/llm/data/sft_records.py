@@ -5,6 +5,7 @@ Every example becomes a conversation, two equal-length lists of strings:
   (roles: system, user, assistant);
 - `{"prompt": p, "completion": c}` -> user `p`, assistant `c`;
 - `{"text": t}` -> one `text` message (every token trains).
+The keys are those of the data config's `fields` (`SFTFieldsConfig`).
 
 TFRecord files hold one tf.Example per conversation with bytes lists
 `roles` and `contents` (`write_sft_tfrecords`).
@@ -27,46 +28,57 @@ import json
 
 import tensorflow as tf
 
+from official.llm.configs.causal_lm import SFTFieldsConfig
 from official.llm.data.chat_template import ROLES
 
 CHAT_ROLES = ("system", "user", "assistant")
+DEFAULT_FIELDS = SFTFieldsConfig()
 
 
-def to_conversation(record, where: str) -> tuple[list[str], list[str]]:
-    """One parsed JSON record -> (roles, contents); errors name `where`."""
+def to_conversation(
+    record, where: str, fields: SFTFieldsConfig = DEFAULT_FIELDS
+) -> tuple[list[str], list[str]]:
+    """One parsed JSON record -> (roles, contents); errors name `where`.
+
+    `fields` names the keys (`SFTFieldsConfig`: messages, role, content,
+    prompt, completion, text).
+    """
+    f = fields
     if not isinstance(record, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
-    if "messages" in record:
-        messages = record["messages"]
+    if f.messages in record:
+        messages = record[f.messages]
         if not isinstance(messages, list) or not messages:
-            raise ValueError(f"{where}: `messages` must be a non-empty list.")
+            raise ValueError(f"{where}: `{f.messages}` must be a non-empty list.")
         roles, contents = [], []
         for i, message in enumerate(messages):
-            if not isinstance(message, dict) or not {"role", "content"} <= set(message):
+            if not isinstance(message, dict) or not {f.role, f.content} <= set(message):
                 raise ValueError(
-                    f"{where}: messages[{i}] must be an object with `role` and "
-                    f"`content`. Received: {message!r}."
+                    f"{where}: {f.messages}[{i}] must be an object with "
+                    f"`{f.role}` and `{f.content}`. Received: {message!r}."
                 )
-            if message["role"] not in CHAT_ROLES:
+            if message[f.role] not in CHAT_ROLES:
                 raise ValueError(
-                    f"{where}: messages[{i}].role must be one of "
-                    f"{', '.join(CHAT_ROLES)}. Received: {message['role']!r}."
+                    f"{where}: {f.messages}[{i}].{f.role} must be one of "
+                    f"{', '.join(CHAT_ROLES)}. Received: {message[f.role]!r}."
                 )
-            roles.append(message["role"])
-            contents.append(str(message["content"]))
+            roles.append(message[f.role])
+            contents.append(str(message[f.content]))
         return roles, contents
-    if "prompt" in record and "completion" in record:
-        return ["user", "assistant"], [str(record["prompt"]), str(record["completion"])]
-    if "text" in record:
-        return ["text"], [str(record["text"])]
+    if f.prompt in record and f.completion in record:
+        return ["user", "assistant"], [str(record[f.prompt]), str(record[f.completion])]
+    if f.text in record:
+        return ["text"], [str(record[f.text])]
     raise ValueError(
-        f"{where}: a record needs `messages`, `prompt` and `completion`, or "
-        f"`text`. Received keys: {sorted(record)}."
+        f"{where}: a record needs `{f.messages}`, `{f.prompt}` and "
+        f"`{f.completion}`, or `{f.text}` (names from the data config's "
+        f"`fields`). Received keys: {sorted(record)}."
     )
 
 
-def read_jsonl(paths) -> list[tuple[list[str], list[str]]]:
-    """Every conversation of the JSON Lines files, in order (blank lines skipped)."""
+def read_jsonl(paths, fields: SFTFieldsConfig = DEFAULT_FIELDS):
+    """Every conversation of the JSON Lines files, in order (blank lines
+    skipped), as (roles, contents) lists."""
     out = []
     for path in paths:
         with tf.io.gfile.GFile(path) as f:
@@ -78,7 +90,7 @@ def read_jsonl(paths) -> list[tuple[list[str], list[str]]]:
                     record = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{where}: not valid JSON ({e.msg}).") from None
-                out.append(to_conversation(record, where))
+                out.append(to_conversation(record, where, fields))
     return out
 
 
@@ -141,10 +153,12 @@ def split_prompt(roles, contents) -> tuple[list[str], list[str], str] | None:
     return roles[:last], contents[:last], contents[last]
 
 
-def read_conversations(paths, input_format: str, limit: int = 0):
+def read_conversations(
+    paths, input_format: str, limit: int = 0, fields: SFTFieldsConfig = DEFAULT_FIELDS
+):
     """Conversations of JSONL or TFRecord files, in Python (at most `limit`)."""
     if input_format == "jsonl":
-        found = read_jsonl(paths)
+        found = read_jsonl(paths, fields)
         return found[:limit] if limit else found
     out = []
     for record in tf.data.TFRecordDataset(list(paths)):

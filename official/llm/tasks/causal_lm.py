@@ -13,9 +13,10 @@ against the references. Full fine-tuning, LoRA (`trainer.finetune.lora`)
 and LoRA on an int8 base (`task.model.quantize=int8`), mixed precision and
 gradient accumulation are the trainer's.
 
-Export: `serving_signatures` gives one `generate` signature (prompt strings
-and per-prompt settings in, completions out; `tools/export_llm.py` writes it
-with the merged keras-hub preset and checks greedy parity).
+Export: `serving_signatures` gives a `generate` signature (prompt strings
+and per-prompt settings in, completions out) and `generate_chat` (whole
+conversations in); `tools/export_llm.py` writes them with the merged
+keras-hub preset and checks greedy parity.
 """
 
 from __future__ import annotations
@@ -137,10 +138,10 @@ class CausalLMTask(Task):
     def evaluation_prompts(self, limit: int) -> list[tuple[list, list, str]]:
         """(roles, contents, reference) of the first `limit` validation
         conversations that end in an assistant turn."""
-        data = self.config.validation_data
-        files = sft_input.input_files(data)
         found = []
-        for roles, contents in sft_records.read_conversations(files, data.input_format):
+        for roles, contents in sft_input.iter_conversations(
+            self.config.validation_data
+        ):
             split = sft_records.split_prompt(roles, contents)
             if split is not None:
                 found.append(split)
@@ -200,7 +201,8 @@ class CausalLMTask(Task):
 
     def serving_signatures(self, model: keras.Model) -> dict[str, tuple]:
         """`generate`: prompts and per-prompt settings in, completions out
-        (`LMGenerator.signature`).
+        (`LMGenerator.signature`); `generate_chat`: whole conversations
+        (`roles`, `contents`) in (`LMGenerator.chat_signature`).
 
         keras-hub's BPE tokenizer keeps a lookup cache (a `tf.Module`) that
         the model's object graph does not reach; it is attached to the model
@@ -209,7 +211,11 @@ class CausalLMTask(Task):
         cache = getattr(model.causal_lm.preprocessor.tokenizer, "cache", None)
         if isinstance(cache, tf.Module):
             model.export_resources = _Resources(cache)
-        return {"generate": self.generator(model).signature()}
+        generator = self.generator(model)
+        return {
+            "generate": generator.signature(),
+            "generate_chat": generator.chat_signature(),
+        }
 
     def tflite_signature(self, model: keras.Model) -> tuple:
         """Refused: there is no TFLite form of generation (ValueError)."""

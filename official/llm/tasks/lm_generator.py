@@ -1,7 +1,7 @@
 """`LMGenerator`: prompts -> completions with a keras-hub causal LM.
 
 One object for the evaluation's generation report and the export's
-`generate` signature, so both tokenize a prompt the same way (the chat
+`generate` and `generate_chat` signatures, so all tokenize a prompt the same way (the chat
 template as in training, then the assistant prefix), decode with the same
 graph (`official.llm.generation.generate_ids`) and detokenize the same way.
 
@@ -139,35 +139,72 @@ class LMGenerator:
         `seed`. Outputs: `completions` (strings), `token_ids` (int32, padded
         with the pad id) and `num_tokens`.
         """
-        specs = [
-            tf.TensorSpec([None], tf.string, name="prompts"),
-            tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
-            tf.TensorSpec([None], tf.float32, name="temperature"),
-            tf.TensorSpec([None], tf.int32, name="top_k"),
-            tf.TensorSpec([None], tf.int32, name="seed"),
-        ]
+        specs = [tf.TensorSpec([None], tf.string, name="prompts")]
 
         def generate(prompts, max_new_tokens, temperature, top_k, seed):
             def one(prompt):
                 return self.encoder.encode_prompt(tf.constant(["user"]), prompt[None])
 
-            prompt_ids = tf.map_fn(
-                one,
-                prompts,
-                fn_output_signature=tf.RaggedTensorSpec(
-                    [None], tf.int32, ragged_rank=0
-                ),
-            )
-            tokens, lengths = self.generate_ids(
-                prompt_ids, max_new_tokens, temperature, top_k, seed
-            )
-            return {
-                "completions": self.detokenize(tokens, lengths),
-                "token_ids": tokens,
-                "num_tokens": lengths,
-            }
+            prompt_ids = tf.map_fn(one, prompts, fn_output_signature=_IDS_SPEC)
+            return self._outputs(prompt_ids, max_new_tokens, temperature, top_k, seed)
 
-        return generate, specs
+        return generate, [*specs[:1], *_settings_specs()]
+
+    def chat_signature(self) -> tuple:
+        """`(fn, input_signature)` of the exported `generate_chat` signature.
+
+        A whole conversation per prompt: `roles` and `contents`, string
+        `[n, turns]` (system, user, assistant; a conversation shorter than
+        `turns` is padded with role `""`, whose entries are dropped), then
+        the settings of `signature`. The chat template is applied inside
+        as in training, then the assistant prefix; outputs as `generate`.
+        TensorFlow has no JSON op the model server could run, so a
+        conversation travels as these two string lists rather than as one
+        JSON string.
+        """
+        specs = [
+            tf.TensorSpec([None, None], tf.string, name="roles"),
+            tf.TensorSpec([None, None], tf.string, name="contents"),
+            *_settings_specs(),
+        ]
+
+        def generate_chat(roles, contents, max_new_tokens, temperature, top_k, seed):
+            def one(row):
+                row_roles, row_contents = row
+                used = tf.not_equal(row_roles, "")
+                return self.encoder.encode_prompt(
+                    tf.boolean_mask(row_roles, used),
+                    tf.boolean_mask(row_contents, used),
+                )
+
+            prompt_ids = tf.map_fn(
+                one, (roles, contents), fn_output_signature=_IDS_SPEC
+            )
+            return self._outputs(prompt_ids, max_new_tokens, temperature, top_k, seed)
+
+        return generate_chat, specs
+
+    def _outputs(self, prompt_ids, max_new_tokens, temperature, top_k, seed) -> dict:
+        tokens, lengths = self.generate_ids(
+            prompt_ids, max_new_tokens, temperature, top_k, seed
+        )
+        return {
+            "completions": self.detokenize(tokens, lengths),
+            "token_ids": tokens,
+            "num_tokens": lengths,
+        }
+
+
+_IDS_SPEC = tf.RaggedTensorSpec([None], tf.int32, ragged_rank=0)
+
+
+def _settings_specs() -> list[tf.TensorSpec]:
+    return [
+        tf.TensorSpec([None], tf.int32, name="max_new_tokens"),
+        tf.TensorSpec([None], tf.float32, name="temperature"),
+        tf.TensorSpec([None], tf.int32, name="top_k"),
+        tf.TensorSpec([None], tf.int32, name="seed"),
+    ]
 
 
 def stop_token_ids(encoder: ConversationEncoder) -> list[int]:

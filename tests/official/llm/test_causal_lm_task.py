@@ -69,6 +69,55 @@ def test_lora_on_an_int8_base_trains_and_saves_adapters(tmp_path, caplog):
     del logs
     assert os.path.exists(tmp_path / "run" / "lora_adapters.npz")
     assert "trainable" in caplog.text.lower()
+    _check_int8_lora_export(exp, tmp_path)
+
+
+def _check_int8_lora_export(exp, tmp_path):
+    """tools/export_llm.py on the int8 + LoRA run: the SavedModel is the
+    trained model (int8 kernels, adapters unmerged), the preset its float merge."""
+    import keras_hub
+
+    from official.core import lora
+    from official.llm.export import llm_export
+    from official.llm.tasks.causal_lm import CausalLMTask
+    from tools import export_llm
+
+    report = export_llm.export_llm(
+        exp, str(tmp_path / "run"), str(tmp_path / "export"), 2
+    )
+    parity = report["parity"]
+    assert parity["passed"]
+    assert parity["saved_model"]["token_agreement"] == 1.0
+    assert parity["preset"]["token_agreement"] == 1.0
+    assert parity["preset"]["weights"].startswith("float")
+    with open(tmp_path / "export" / "parity.json") as f:
+        assert json.load(f)["preset"] == parity["preset"]
+
+    # The model the export was checked against holds the trained adapters.
+    task = CausalLMTask(exp.task)
+    model, _ = llm_export.restore_for_export(task, exp, str(tmp_path / "run"))
+    trained, _ = lora.read_adapters(str(tmp_path / "run" / lora.ADAPTERS_FILE))
+    adapters = lora.adapter_variables(model)
+    assert set(adapters) == set(trained)
+    assert any(
+        np.abs(trained[name]).max() > 0
+        for name in adapters
+        if name.endswith("lora_kernel_b")
+    )
+    for name, variable in adapters.items():
+        np.testing.assert_array_equal(np.asarray(variable), trained[name])
+    # The SavedModel keeps int8 kernels; the preset is float throughout.
+    loaded = tf.saved_model.load(str(tmp_path / "export" / "saved_model"))
+    assert any(v.dtype == tf.int8 for v in loaded.variables)
+    preset = keras_hub.models.CausalLM.from_preset(str(tmp_path / "export" / "preset"))
+    assert preset.backbone.quantization_mode is None
+    assert not any("int8" in str(v.dtype) for v in preset.weights)
+    # Its logits: the trained model's up to the int8 rounding of matmul inputs.
+    ids = np.array([[0, 40, 41, 42, 43, 44]], "int32")
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    trained_logits = np.asarray(model(inputs))
+    gap = np.abs(np.asarray(preset(inputs)) - trained_logits).max()
+    assert 0 < gap < 0.05 * np.abs(trained_logits).max()
 
 
 def test_mixed_bfloat16_train_step(tmp_path):

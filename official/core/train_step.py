@@ -194,6 +194,36 @@ def update_metrics(strategy, task, loss_metric, metrics, loss, labels, outputs) 
         task.update_metrics(metrics, replica_labels, replica_outputs)
 
 
+def call_on_local_batch(model, features):
+    """`model(features, training=False)` that also runs on an empty batch.
+
+    A replica's batch is empty when a worker's evaluation shard ran out a
+    batch before the others' (`multi_worker_mirrored` keeps every worker
+    stepping) or when the last batch has fewer examples than replicas.
+    TensorFlow's oneDNN kernels fail on zero-sized batches (a fused
+    convolution hands back its input's shape: "input depth must be evenly
+    divisible by filter depth"), so an empty batch runs as one example of
+    zeros, and every output is cut back to the batch's size.
+
+    Returns:
+        (outputs, batch_size): the model's outputs and the local batch size.
+    """
+    first = tf.nest.flatten(features)[0]
+    size = tf.shape(first)[0]
+    extra = tf.cast(tf.equal(size, 0), tf.int32)
+
+    def pad(t):
+        zeros = tf.zeros(tf.concat([[extra], tf.shape(t)[1:]], 0), t.dtype)
+        return tf.concat([t, zeros], 0)
+
+    outputs = model(tf.nest.map_structure(pad, features), training=False)
+
+    def cut(t):
+        return t[:size] if t.shape.rank else t
+
+    return tf.nest.map_structure(cut, outputs), size
+
+
 def _nonfinite(loss):
     return 1.0 - tf.cast(tf.reduce_all(tf.math.is_finite(loss)), tf.float32)
 

@@ -322,16 +322,29 @@ class Trainer:
 
         def step_fn(inputs):
             features, labels = inputs
-            outputs = model(features, training=False)
+            outputs, size = train_step.call_on_local_batch(model, features)
             loss = task.build_losses(labels, outputs, aux_losses=model.losses)
-            return loss, labels, outputs
+            # The mean over examples: each replica's loss weighs by its size,
+            # and an empty replica (its loss a mean over nothing) weighs 0.
+            count = tf.cast(size, tf.float32)
+            weighted = tf.where(size > 0, tf.cast(loss, tf.float32) * count, 0.0)
+            return weighted, count, labels, outputs
 
         @tf.function
         def eval_step(inputs):
-            loss, labels, outputs = self.strategy.run(step_fn, args=(inputs,))
-            self._update_metrics(
-                self.eval_loss, self.eval_metrics, loss, labels, outputs
+            weighted, count, labels, outputs = self.strategy.run(
+                step_fn, args=(inputs,)
             )
+            total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
+            loss = self.strategy.reduce(
+                tf.distribute.ReduceOp.SUM, weighted, axis=None
+            ) / tf.maximum(total, 1.0)
+            self.eval_loss.update_state(loss, sample_weight=total)
+            for replica_labels, replica_outputs in zip(
+                self.strategy.experimental_local_results(labels),
+                self.strategy.experimental_local_results(outputs),
+            ):
+                task.update_metrics(self.eval_metrics, replica_labels, replica_outputs)
 
         return eval_step
 

@@ -210,3 +210,28 @@ def test_state_refuses_inconsistent_settings():
         _state(accumulation_steps=0)
     with pytest.raises(ValueError, match="clipping is for more than one replica"):
         dataclasses.replace(_state(), clipping=("clipnorm", 1.0))
+
+
+def test_a_model_runs_on_an_empty_local_batch():
+    from official.core.train_step import call_on_local_batch
+
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    model = keras.Model(inputs, {"features": x, "logits": keras.layers.Dense(4)(x)})
+
+    @tf.function
+    def run(images):
+        return call_on_local_batch(model, images)
+
+    outputs, size = run(tf.zeros((0, 16, 16, 3)))
+    assert int(size) == 0
+    assert outputs["features"].shape == (0, 8, 8, 8)
+    assert outputs["logits"].shape == (0, 8, 8, 4)
+    images = tf.random.stateless_normal((2, 16, 16, 3), seed=(1, 2))
+    outputs, size = run(images)
+    assert int(size) == 2
+    np.testing.assert_allclose(
+        outputs["logits"], model(images, training=False)["logits"], atol=1e-6
+    )

@@ -409,3 +409,38 @@ def test_continuous_eval_evaluates_new_checkpoints_until_train_steps(
     run_experiment(cfg4, "continuous_eval", model_dir, continuous_eval_timeout=600)
     with open(os.path.join(model_dir, "eval_results.json")) as f:
         assert json.load(f)["step"] == 4  # and it returned without waiting
+
+
+def test_an_empty_batch_evaluates_as_nothing(digits_dir, tmp_path):
+    # A worker whose evaluation shard ran out steps on an empty batch; with
+    # oneDNN a convolution network fails on one unless the trainer pads it.
+    cfg = _config(
+        digits_dir,
+        **{
+            "trainer.validation_steps": -1,
+            "task.validation_data.global_batch_size": 64,
+        },
+    )
+    trainer = Trainer(
+        cfg,
+        task_factory.get_task(cfg.task),
+        str(tmp_path / "t"),
+        tf.distribute.get_strategy(),
+    )
+    batches = list(trainer.task.build_inputs(cfg.task.validation_data).take(2))
+    batches[1] = (batches[1][0][:10], batches[1][1][:10])  # a last partial batch
+    images, labels = batches[0]
+    empty = (images[:0], labels[:0])
+
+    def evaluate(parts):
+        return trainer.evaluate(iter(parts))
+
+    alone = evaluate(batches)
+    with_empty = evaluate([batches[0], empty, batches[1]])
+    assert with_empty == pytest.approx(alone, abs=1e-6)
+    # The loss is the mean over examples, not over batches.
+    sizes = [int(b[1].shape[0]) for b in batches]
+    per_batch = [evaluate([b])["loss"] for b in batches]
+    assert alone["loss"] == pytest.approx(
+        sum(s * v for s, v in zip(sizes, per_batch)) / sum(sizes), rel=1e-5
+    )

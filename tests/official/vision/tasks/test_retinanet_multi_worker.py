@@ -1,8 +1,9 @@
 """COCO mAP under multi_worker_mirrored: two workers evaluate the whole set.
 
 Two processes on 127.0.0.1 (TF_CONFIG) evaluate one checkpoint of a tiny
-RetinaNet on 12 validation images of the synthetic shapes (6 on each).
-Each must report the COCO numbers of a single-process evaluation of all 12
+RetinaNet on 13 validation images of the synthetic shapes (7 and 6, so one
+worker steps once on an empty batch while the other finishes its shard).
+Each must report the COCO numbers of a single-process evaluation of all 13
 images, not those of its shard. About 40 s on 2 cores: `make test-all` runs it.
 """
 
@@ -26,7 +27,7 @@ from tests.official.vision.tasks.test_retinanet import (
 
 pytestmark = pytest.mark.slow
 
-# Per-replica batch 2 with two workers: 3 steps each. Up to 100
+# Per-replica batch 2 with two workers: 4 steps each, the last of one empty. Up to 100
 # detections per image, suppressed at IoU 0.7: some of the random boxes
 # find an object, so the AP is above 0 (about 1e-4, AP50 6e-4).
 EVAL_OVERRIDES = (
@@ -59,7 +60,7 @@ WORKER = textwrap.dedent("""
 def test_two_workers_report_the_ap_of_the_whole_set(tmp_path):
     data = str(tmp_path / "shapes")
     detection_shapes.write_detection_shapes(
-        data, num_train=4, num_validation=12, image_size=64
+        data, num_train=4, num_validation=13, image_size=64
     )
     single_dir = str(tmp_path / "single")
     save_confident_checkpoint(tiny_config(data), single_dir)
@@ -94,7 +95,7 @@ def test_two_workers_report_the_ap_of_the_whole_set(tmp_path):
         line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
         reports.append(json.loads(line[len("RESULT ") :]))
     for report in reports:
-        assert report["images"] == 12
+        assert report["images"] == 13
         for key in ("AP", "AP50", "AP75", "ARmax100", "AP/circle", "AP/square"):
             assert report[key] == pytest.approx(single[key], abs=1e-9), key
     # The chief wrote the results of the whole set.

@@ -226,18 +226,8 @@ class RetinaNet(Family):
         import tensorflow as tf
 
         from official.core import task_factory
-        from official.vision.ops.target_assigner import AnchorLabeler
 
-        task = task_factory.get_task(config.task)
-        matcher = config.task.matcher
-        labeler = AnchorLabeler(
-            task.anchors,
-            match_threshold=matcher.match_threshold,
-            unmatched_threshold=matcher.unmatched_threshold,
-            allow_low_quality_matches=matcher.allow_low_quality_matches,
-            crowd_ioa_threshold=matcher.crowd_ioa_threshold,
-            box_coder_weights=config.task.model.box_coder_weights,
-        )
+        labeler = task_factory.get_task(config.task).anchor_labeler()
         crowd = np.zeros(arrays["classes"].shape[1:], np.int32)
         per_image = [
             labeler(boxes, classes, crowd)

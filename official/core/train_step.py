@@ -179,15 +179,25 @@ class TrainState:
                 )
 
 
-def update_metrics(strategy, task, loss_metric, metrics, loss, labels, outputs) -> None:
+def update_metrics(
+    strategy, task, loss_metric, metrics, loss, labels, outputs, count=None
+) -> None:
     """Updates `loss_metric` and `metrics` in cross-replica context.
 
-    `loss` is averaged over replicas; `task.update_metrics` sees each
-    replica's local labels and outputs.
+    Without `count`, `loss` is each replica's mean loss and the replicas are
+    averaged. With `count` (each replica's number of examples), `loss` is each
+    replica's summed loss and the metric gets the mean over examples, weighted
+    by their total, so a short or empty batch weighs by its size.
+    `task.update_metrics` sees each replica's local labels and outputs.
     """
-    loss_metric.update_state(
-        strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
-    )
+    if count is None:
+        loss_metric.update_state(
+            strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+        )
+    else:
+        total = strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
+        summed = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        loss_metric.update_state(summed / tf.maximum(total, 1.0), sample_weight=total)
     local_labels = strategy.experimental_local_results(labels)
     local_outputs = strategy.experimental_local_results(outputs)
     for replica_labels, replica_outputs in zip(local_labels, local_outputs):

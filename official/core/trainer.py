@@ -312,11 +312,6 @@ class Trainer:
             update_multipliers=self.finetune.multipliers,
         )
 
-    def _update_metrics(self, loss_metric, metrics, loss, labels, outputs) -> None:
-        train_step.update_metrics(
-            self.strategy, self.task, loss_metric, metrics, loss, labels, outputs
-        )
-
     def _build_eval_step(self):
         model, task = self.model, self.task
 
@@ -335,16 +330,16 @@ class Trainer:
             weighted, count, labels, outputs = self.strategy.run(
                 step_fn, args=(inputs,)
             )
-            total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
-            loss = self.strategy.reduce(
-                tf.distribute.ReduceOp.SUM, weighted, axis=None
-            ) / tf.maximum(total, 1.0)
-            self.eval_loss.update_state(loss, sample_weight=total)
-            for replica_labels, replica_outputs in zip(
-                self.strategy.experimental_local_results(labels),
-                self.strategy.experimental_local_results(outputs),
-            ):
-                task.update_metrics(self.eval_metrics, replica_labels, replica_outputs)
+            train_step.update_metrics(
+                self.strategy,
+                task,
+                self.eval_loss,
+                self.eval_metrics,
+                weighted,
+                labels,
+                outputs,
+                count=count,
+            )
 
         return eval_step
 

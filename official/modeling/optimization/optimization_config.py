@@ -11,6 +11,9 @@ import dataclasses
 
 from official.base.config import Config
 
+# Schedules that reach their final value at `params.decay_steps` and stay.
+DECAY_TO_END_SCHEDULES = ("cosine", "polynomial", "poly")
+
 
 @dataclasses.dataclass
 class OptimizerConfig(Config):
@@ -128,4 +131,26 @@ class OptimizationConfig(Config):
             raise ValueError(
                 f"{where}.gradient_accumulation_steps must be an integer >= 1 "
                 f"(1 = no accumulation). Received: {steps!r}."
+            )
+        self._check_warmup_ends_before_decay(where)
+
+    def _check_warmup_ends_before_decay(self, where: str) -> None:
+        # The warmup ramps to the schedule's value at `warmup_steps`; a
+        # schedule that has decayed to its end by then (0 for cosine and
+        # polynomial by default) leaves nothing to train with.
+        decay_steps = self.learning_rate.params.get("decay_steps")
+        warmup_steps = self.warmup.warmup_steps
+        if (
+            self.learning_rate.type in DECAY_TO_END_SCHEDULES
+            and isinstance(decay_steps, int)
+            and not isinstance(decay_steps, bool)
+            and 0 < decay_steps <= warmup_steps
+        ):
+            raise ValueError(
+                f"{where}.warmup.warmup_steps={warmup_steps} is not below "
+                f"{where}.learning_rate.params.decay_steps={decay_steps}: the "
+                f"{self.learning_rate.type!r} schedule has decayed to its end "
+                f"when the warmup finishes, and the warmup ramps to that value. "
+                f"Shorten the warmup or lengthen decay_steps (usually "
+                f"trainer.train_steps)."
             )

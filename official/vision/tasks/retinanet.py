@@ -112,9 +112,10 @@ class RetinaNetTask(Task):
     def build_model(self) -> keras.Model:
         return build_retinanet_model(self.config.model)
 
-    def _parser(self, data: DetectionDataConfig) -> detection_parser.DetectionParser:
+    def anchor_labeler(self) -> AnchorLabeler:
+        """Turns one image's boxes into the per-level anchor targets of training."""
         matcher = self.config.matcher
-        labeler = AnchorLabeler(
+        return AnchorLabeler(
             self.anchors,
             match_threshold=matcher.match_threshold,
             unmatched_threshold=matcher.unmatched_threshold,
@@ -122,9 +123,11 @@ class RetinaNetTask(Task):
             crowd_ioa_threshold=matcher.crowd_ioa_threshold,
             box_coder_weights=self.config.model.box_coder_weights,
         )
+
+    def _parser(self, data: DetectionDataConfig) -> detection_parser.DetectionParser:
         return detection_parser.DetectionParser(
             self.config.model.input_size[:2],
-            labeler,
+            self.anchor_labeler(),
             is_training=data.is_training,
             aug_rand_hflip=data.aug_rand_hflip,
             aug_scale_min=data.aug_scale_min,

@@ -152,6 +152,23 @@ def test_missing_required_schedule_param_names_key():
     assert "'trainer.optimizer_config.learning_rate.params.decay_steps'" in message
 
 
+@pytest.mark.parametrize("type_", ["cosine", "polynomial", "poly"])
+def test_warmup_as_long_as_the_decay_is_an_error(type_):
+    # The warmup ramps to the schedule's value at its end: 0 here.
+    config = schedule_config(
+        type_,
+        {"initial_learning_rate": 0.1, "decay_steps": 30},
+        warmup={"warmup_steps": 60},
+    )
+    with pytest.raises(ValueError) as excinfo:
+        config.validate(WHERE)
+    message = error_message(excinfo)
+    assert "trainer.optimizer_config.warmup.warmup_steps=60" in message
+    assert "trainer.optimizer_config.learning_rate.params.decay_steps=30" in message
+    config.override({"warmup": {"warmup_steps": 29}})
+    config.validate(WHERE)
+
+
 def test_stepwise_length_mismatch_is_reported_with_path():
     config = schedule_config("stepwise", {"boundaries": [10, 20], "values": [1.0]})
     with pytest.raises(ValueError, match=r"learning_rate\.params: .*boundaries"):

@@ -60,8 +60,9 @@ from typing import Any
 
 from official.core.quiet_start import import_tensorflow_quietly
 
-# Before anything imports TensorFlow: no CUDA-driver noise on a CPU machine.
-import_tensorflow_quietly()
+# Before anything imports TensorFlow: no CUDA-driver noise on a CPU machine,
+# and TensorFlow's default CPU kernels (an export runs models, never trains).
+import_tensorflow_quietly(inference_only=True)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -12,7 +12,10 @@ decoding and non-max suppression included for a detector. After
 `--warmup` untimed calls, `--runs` calls are timed one by one; the median
 and the 90th percentile are printed in milliseconds, with the CPU model
 (`tools/benchmark_host.py`). LiteRT runs with `--num_threads` threads and
-XNNPACK, as `serving.export`'s parity check does.
+XNNPACK, as `serving.export`'s parity check does. TensorFlow runs with its
+own default CPU kernels, as the model server does (Garden's training
+binaries turn oneDNN on; `official/core/cpu_tuning.py` says why not here);
+the report says whether oneDNN ran. Set `TF_ENABLE_ONEDNN_OPTS` to choose.
 """
 
 from __future__ import annotations
@@ -153,6 +156,10 @@ def benchmark(export_dir: str, runs: int, warmup: int, threads: int) -> dict:
     return results
 
 
+def _on_off(enabled: bool | None) -> str:
+    return "unknown" if enabled is None else ("on" if enabled else "off")
+
+
 def main(argv: list[str]) -> int:
     from tools.tool_flags import parse_flags
 
@@ -162,7 +169,8 @@ def main(argv: list[str]) -> int:
     from official.core.quiet_start import import_tensorflow_quietly
     from tools import benchmark_host
 
-    import_tensorflow_quietly()
+    # TensorFlow's default CPU kernels, as the model server runs them.
+    import_tensorflow_quietly(inference_only=True)
     try:
         results = benchmark(
             FLAGS.export_dir, FLAGS.runs, FLAGS.warmup, FLAGS.num_threads
@@ -174,7 +182,8 @@ def main(argv: list[str]) -> int:
     print(
         f"Batch-1 latency, {FLAGS.runs} calls after {FLAGS.warmup} warm-up, on "
         f"{info['cpu_model']} ({', '.join(info['cpu_features'])}), {info['cores']} "
-        f"core(s); LiteRT with {FLAGS.num_threads} thread(s):"
+        f"core(s); TensorFlow oneDNN {_on_off(info['onednn'])}; LiteRT with "
+        f"{FLAGS.num_threads} thread(s):"
     )
     for name, r in results.items():
         what = r.get("signature", "")

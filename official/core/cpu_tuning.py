@@ -14,6 +14,19 @@ examples/s on Eigen's kernels and 729-730 with oneDNN's on the same machine.
 imported, on x86-64, unless the variable is already set (`=0` keeps Eigen's
 kernels). oneDNN may round differently from Eigen in the last bits.
 
+That choice is for training. Inference at small batches goes the other way
+on CPUs without AVX-512: there oneDNN runs convolutions through its generic
+GEMM path, with the batch norm folded in as per-channel post-ops, and a
+batch-1 forward pass of ResNet-50 at 224 px took 778 ms against 51 ms on
+Eigen's kernels (MobileNet 275 vs 15 ms, RetinaNet R50-FPN at 640 px 6.7 vs
+0.74 s; oneDNN limited to AVX2 with `ONEDNN_MAX_CPU_ISA=AVX2` on an Intel
+Xeon with AMX, whose own AVX-512/AMX kernels took 51, 15 and 790 ms). So
+processes that only run trained models (`serving.export`, the export
+benchmark; the model server never sets it) call
+`tune_process(inference_only=True)`, which leaves the variable to
+TensorFlow's own default: Eigen on such CPUs, oneDNN on those with VNNI,
+BF16 or AMX.
+
 **glibc malloc.** TensorFlow's CPU allocator takes every tensor buffer from
 `malloc`, mostly from the arenas of its worker threads, whose memory glibc
 maps in heaps of up to 64 MiB. By default glibc gives memory back to the
@@ -106,9 +119,15 @@ def malloc_settings(environ: Mapping[str, str]) -> dict[str, int]:
     }
 
 
-def onednn_setting(environ: Mapping[str, str], machine: str) -> str | None:
-    """The value to give `TF_ENABLE_ONEDNN_OPTS`, or None to leave it."""
-    if disabled(environ) or ONEDNN_VARIABLE in environ:
+def onednn_setting(
+    environ: Mapping[str, str], machine: str, inference_only: bool = False
+) -> str | None:
+    """The value to give `TF_ENABLE_ONEDNN_OPTS`, or None to leave it.
+
+    None for an `inference_only` process: TensorFlow's default is the faster
+    choice for small-batch inference (see the module docstring).
+    """
+    if disabled(environ) or ONEDNN_VARIABLE in environ or inference_only:
         return None
     return "1" if machine.lower() in _X86_64 else None
 
@@ -147,15 +166,16 @@ def tune_malloc() -> dict[str, int] | None:
     return applied
 
 
-def enable_onednn() -> bool:
-    """Sets `TF_ENABLE_ONEDNN_OPTS=1` if TensorFlow is not imported yet.
+def enable_onednn(inference_only: bool = False) -> bool:
+    """Sets `TF_ENABLE_ONEDNN_OPTS=1` if TensorFlow is not imported yet
+    (never for an `inference_only` process).
 
     Returns whether the variable was set. Child processes inherit it.
     """
     global _onednn_set
     if "tensorflow" in sys.modules:
         return False
-    value = onednn_setting(os.environ, platform.machine())
+    value = onednn_setting(os.environ, platform.machine(), inference_only)
     if value is None:
         return False
     os.environ[ONEDNN_VARIABLE] = value
@@ -195,7 +215,8 @@ def warn_if_onednn_off(log) -> None:
     )
 
 
-def tune_process() -> None:
-    """`enable_onednn()` and `tune_malloc()`; safe to call more than once."""
-    enable_onednn()
+def tune_process(inference_only: bool = False) -> None:
+    """`enable_onednn(inference_only)` and `tune_malloc()`; safe to call more
+    than once (the first call before TensorFlow's import decides oneDNN)."""
+    enable_onednn(inference_only)
     tune_malloc()

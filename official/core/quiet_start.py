@@ -197,20 +197,24 @@ def drop_stderr_lines(
 
 @contextlib.contextmanager
 def quiet_start(
-    argv: Sequence[str] | None = None, gpu: bool | None = None
+    argv: Sequence[str] | None = None,
+    gpu: bool | None = None,
+    inference_only: bool = False,
 ) -> Iterator[None]:
     """The scope in which to import TensorFlow (see the module docstring).
 
     Args:
         argv: the command line (default `sys.argv`); `--verbosity=1` makes
-            this a no-op.
+            the quieting a no-op (the CPU settings still apply).
         gpu: whether the host has a GPU; `has_gpu()` when None.
+        inference_only: the process runs trained models and never trains
+            (`cpu_tuning.tune_process`: oneDNN left to TensorFlow's default).
     """
     # Before TensorFlow loads (see cpu_tuning). Imported here: this file also
     # runs alone, without `official` importable, as the filter process.
     from official.core import cpu_tuning
 
-    cpu_tuning.tune_process()
+    cpu_tuning.tune_process(inference_only)
     if is_verbose(argv):
         yield
         return
@@ -228,9 +232,9 @@ def quiet_start(
             os.environ.pop(LOG_LEVEL, None)
 
 
-def import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly(inference_only: bool = False) -> None:
     """Imports TensorFlow and lists its devices under `quiet_start()`."""
-    with quiet_start():
+    with quiet_start(inference_only=inference_only):
         import tensorflow as tf
 
         # Listing devices starts TensorFlow's runtime, which a multi-worker

@@ -1,6 +1,7 @@
 """CPU settings applied at process start: oneDNN kernels and glibc malloc."""
 
 import ctypes
+import os
 import platform
 import subprocess
 import sys
@@ -18,6 +19,35 @@ def test_onednn_is_asked_for_on_x86_64_unless_set():
     assert cpu_tuning.onednn_setting({}, "aarch64") is None
     assert cpu_tuning.onednn_setting({"TF_ENABLE_ONEDNN_OPTS": "0"}, "x86_64") is None
     assert cpu_tuning.onednn_setting({"GARDEN_CPU_TUNING": "off"}, "x86_64") is None
+
+
+def test_inference_only_processes_keep_tensorflows_default():
+    assert cpu_tuning.onednn_setting({}, "x86_64", inference_only=True) is None
+    code = (
+        "import os\n"
+        "from official.core.quiet_start import quiet_start\n"
+        "with quiet_start(gpu=False, inference_only={}):\n"
+        "    pass\n"
+        "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'))\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_ENABLE_ONEDNN_OPTS", "GARDEN_CPU_TUNING")
+    }
+    seen = {
+        mode: subprocess.run(
+            [sys.executable, "-c", code.format(mode)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for mode in (True, False)
+    }
+    assert seen[True] == "unset"
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert seen[False] == ("1" if x86 else "unset")
 
 
 def test_malloc_settings_leave_the_users_variables_alone():

@@ -31,11 +31,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Test worker processes (pytest-xdist); TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(PY) -m pytest -q -m "not slow" --durations=20
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --durations=20
 
 test-all: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -31,7 +31,10 @@ setup(
         # (checked with jax 0.10.2 and keras 3.15).
         # ruff is pinned exactly: `make test` checks formatting, and another
         # release may format differently.
-        "dev": ["pytest", "jax[cpu]>=0.10", "ruff==0.17.6"],
+        # pytest-xdist runs the suite in worker processes (`make test`): most
+        # of a test's time is single-threaded Python (tracing, conversion),
+        # so two workers on two cores take 260 s where one took 656 s.
+        "dev": ["pytest", "pytest-xdist>=3.6", "jax[cpu]>=0.10", "ruff==0.17.6"],
         # The model server's gRPC API: TF Serving's own protos, so existing
         # TF Serving clients work unchanged.
         # httptools (llhttp, uvicorn's parser) parses REST requests: strict

@@ -106,9 +106,9 @@ def test_a_later_layer_in_steps_replaces_the_recipes_epochs(tmp_path):
     # A YAML file in steps, then overrides in epochs: the later layer wins.
     cfg = _load(override="trainer.train_epochs=2", files=[path])
     assert (cfg.trainer.train_epochs, cfg.trainer.train_steps) == (2, 626)
-    decay = "trainer.optimizer_config.learning_rate.params.decay_steps=500"
+    decay = "trainer.optimizer_config.learning_rate.params.decay_steps=5000"
     cfg = _load(override=decay)
-    assert cfg.trainer.optimizer_config.learning_rate.params["decay_steps"] == 500
+    assert cfg.trainer.optimizer_config.learning_rate.params["decay_steps"] == 5000
     assert cfg.trainer.optimizer_config.learning_rate.decay_epochs == 0
 
 

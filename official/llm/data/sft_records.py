@@ -25,10 +25,11 @@ sft_records.read_jsonl([path])  # -> [(['user', 'assistant'], ['2+2?', '4'])]
 from __future__ import annotations
 
 import json
+import os
 
 import tensorflow as tf
 
-from official.llm.configs.causal_lm import SFTFieldsConfig
+from official.llm.configs.causal_lm import SFTDataConfig, SFTFieldsConfig
 from official.llm.data.chat_template import ROLES
 
 CHAT_ROLES = ("system", "user", "assistant")
@@ -76,10 +77,9 @@ def to_conversation(
     )
 
 
-def read_jsonl(paths, fields: SFTFieldsConfig = DEFAULT_FIELDS):
-    """Every conversation of the JSON Lines files, in order (blank lines
-    skipped), as (roles, contents) lists."""
-    out = []
+def iter_jsonl(paths, fields: SFTFieldsConfig = DEFAULT_FIELDS):
+    """Yields every conversation of the JSON Lines files, in order (blank
+    lines skipped), as (roles, contents) lists, one line read at a time."""
     for path in paths:
         with tf.io.gfile.GFile(path) as f:
             for number, line in enumerate(f, start=1):
@@ -90,8 +90,12 @@ def read_jsonl(paths, fields: SFTFieldsConfig = DEFAULT_FIELDS):
                     record = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{where}: not valid JSON ({e.msg}).") from None
-                out.append(to_conversation(record, where, fields))
-    return out
+                yield to_conversation(record, where, fields)
+
+
+def read_jsonl(paths, fields: SFTFieldsConfig = DEFAULT_FIELDS):
+    """Every conversation of the JSON Lines files (`iter_jsonl`), as a list."""
+    return list(iter_jsonl(paths, fields))
 
 
 def conversation_example(roles, contents) -> bytes:
@@ -121,6 +125,52 @@ def write_sft_tfrecords(conversations, path: str) -> str:
         for roles, contents in conversations:
             writer.write(conversation_example(roles, contents))
     return path
+
+
+def shard_paths(output_prefix: str, num_shards: int) -> list[str]:
+    """`prefix-00000-of-00004.tfrecord`, ... for `num_shards` shards."""
+    return [
+        f"{output_prefix}-{i:05d}-of-{num_shards:05d}.tfrecord"
+        for i in range(num_shards)
+    ]
+
+
+def convert_jsonl(
+    paths, output_prefix: str, num_shards: int = 1, fields=DEFAULT_FIELDS
+) -> tuple[list[str], int]:
+    """Streams JSON Lines files into `num_shards` TFRecord files of
+    tf.Examples (`roles`, `contents`), conversations dealt round robin.
+
+    Reads one line at a time, so the files may be larger than memory. The
+    shards are written under temporary names and renamed once every line
+    has converted: a bad line (its file:line in the error) leaves no
+    output. Returns (shard paths, number of conversations).
+    """
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1. Received: {num_shards}.")
+    targets = shard_paths(output_prefix, num_shards)
+    temporary = [f"{path}.incomplete" for path in targets]
+    directory = os.path.dirname(output_prefix)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    writers = [tf.io.TFRecordWriter(path) for path in temporary]
+    count = 0
+    try:
+        for roles, contents in iter_jsonl(paths, fields):
+            writers[count % num_shards].write(conversation_example(roles, contents))
+            count += 1
+    except BaseException:
+        for writer in writers:
+            writer.close()
+        for path in temporary:
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+        raise
+    for writer in writers:
+        writer.close()
+    for source, target in zip(temporary, targets):
+        tf.io.gfile.rename(source, target, overwrite=True)
+    return targets, count
 
 
 def parse_conversation(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -172,3 +222,61 @@ def read_conversations(
         if limit and len(out) >= limit:
             break
     return out
+
+
+def _parse_fields(text: str) -> SFTFieldsConfig:
+    """`prompt=question,completion=answer` -> the fields config."""
+    fields = SFTFieldsConfig()
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--fields: {item!r} is not name=key.")
+        fields.override({name.strip(): value.strip()})
+    fields.validate("--fields")
+    return fields
+
+
+def main(argv: list[str]) -> int:
+    """Converts; a bad file, line or flag is one line on stderr and exit 1."""
+    del argv
+    import sys
+
+    from absl import flags
+
+    from official.llm.data import sft_input
+
+    options = flags.FLAGS
+    try:
+        files = sft_input.input_files(
+            SFTDataConfig(input_path=",".join(options.input_path))
+        )
+        written, count = convert_jsonl(
+            files,
+            options.output_prefix,
+            options.num_shards,
+            _parse_fields(options.fields),
+        )
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {type(e).__name__}: {message}", file=sys.stderr)
+        return 1
+    print(f"{count} conversations from {len(files)} file(s) -> {len(written)} shard(s):")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_list(
+        "input_path", None, "JSONL files or globs, comma-separated.", required=True
+    )
+    flags.DEFINE_string(
+        "output_prefix", None, "Shards go to PREFIX-00000-of-0000N.tfrecord.", required=True
+    )
+    flags.DEFINE_integer("num_shards", 1, "TFRecord files to deal the examples into.")
+    flags.DEFINE_string(
+        "fields", "", "Renamed JSON keys, e.g. prompt=question,completion=answer."
+    )
+    app.run(main)

@@ -48,7 +48,7 @@ def test_readme_commands_run_and_sft_lifts_exact_match(tmp_path):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     (tmp_path / "tools").symlink_to(ROOT / "tools")
     commands = section_commands()
-    assert len(commands) == 5
+    assert len(commands) == 6
     results = {}
     for command in commands:
         started = time.monotonic()
@@ -75,3 +75,8 @@ def test_readme_commands_run_and_sft_lifts_exact_match(tmp_path):
     with open(tmp_path / "exports/arith/parity.json") as f:
         parity = json.load(f)
     assert parity["passed"] and parity["saved_model"]["token_agreement"] == 1.0
+    shards = sorted((tmp_path / "data/arith/records").iterdir())
+    assert [p.name for p in shards] == [
+        "sft_train-00000-of-00002.tfrecord",
+        "sft_train-00001-of-00002.tfrecord",
+    ]

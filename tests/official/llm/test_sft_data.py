@@ -149,6 +149,38 @@ def test_jsonl_records_and_errors_name_the_line(tmp_path):
         sft_records.read_jsonl([str(bad)])
 
 
+def test_jsonl_converts_to_tfrecord_shards_or_to_nothing(tmp_path):
+    records = [
+        {"question": f"q{i}", "answer": f"a{i}"} if i % 2 else {"text": f"t{i}"}
+        for i in range(5)
+    ]
+    path = llm_testing.write_jsonl(tmp_path / "in.jsonl", records)
+    fields = sft_records.SFTFieldsConfig(prompt="question", completion="answer")
+    prefix = str(tmp_path / "out" / "train")
+    shards, count = sft_records.convert_jsonl([path], prefix, 2, fields)
+    assert count == 5
+    assert [p.rsplit("/", 1)[-1] for p in shards] == [
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
+    # Dealt round robin: 0, 2, 4 to the first shard, 1, 3 to the second.
+    assert sft_records.read_conversations(shards[:1], "tfrecord") == [
+        (["text"], ["t0"]),
+        (["text"], ["t2"]),
+        (["text"], ["t4"]),
+    ]
+    assert sft_records.read_conversations(shards[1:], "tfrecord") == [
+        (["user", "assistant"], ["q1", "a1"]),
+        (["user", "assistant"], ["q3", "a3"]),
+    ]
+    # A bad line fails the conversion, naming it, and writes no shard.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "x"}) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
+        sft_records.convert_jsonl([str(bad)], str(tmp_path / "none" / "x"), 2)
+    assert list((tmp_path / "none").iterdir()) == []
+
+
 def _examples(lengths):
     def gen():
         start = 1

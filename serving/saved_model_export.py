@@ -137,9 +137,31 @@ def write_saved_model(
         check_input_signature(name, input_signature)
         archive.add_endpoint(name, fn, input_signature=list(input_signature))
     _store_variables_once(archive, model)
-    with _without_captured_resource_renames(), checkpoints.without_save_notices():
+    with (
+        _absl_log_level_kept(),
+        _without_captured_resource_renames(),
+        checkpoints.without_save_notices(),
+    ):
         archive.write_out(path, verbose=False)
     return list(endpoints)
+
+
+@contextlib.contextmanager
+def _absl_log_level_kept() -> Iterator[None]:
+    """Puts the absl logger's level back after a SavedModel is written.
+
+    TensorFlow's writer sets absl's verbosity to FATAL while it lists each
+    object's attributes, then back to the verbosity it read; setting it sets
+    the absl logger's level, so a logger that inherited the root's level
+    (NOTSET) was left at WARNING, and every absl INFO line the process wrote
+    after an export (training logs, reports) was dropped.
+    """
+    logger = logging.getLogger("absl")
+    level = logger.level
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _backing_variable(variable: keras.Variable) -> tf.Variable | keras.Variable:

@@ -29,3 +29,19 @@ def digits_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits")
     digits.write_digits_tfrecords(str(out))
     return str(out)
+
+
+@pytest.fixture(autouse=True)
+def _absl_logger_level_restored():
+    """Each test starts with the absl logger's level as the suite began.
+
+    Parsing or unparsing absl's global flags (tests that run a binary's
+    `main` in process) sets that level to WARNING; a later test in the same
+    worker then saw none of the absl INFO lines it checks with `caplog`.
+    """
+    import logging
+
+    logger = logging.getLogger("absl")
+    level = logger.level
+    yield
+    logger.setLevel(level)

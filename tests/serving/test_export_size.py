@@ -5,12 +5,14 @@ the `tf.Variable`s the endpoints capture (`_all_variables`): 22.4 MB of
 `variables/` for 11.2 MB of weights; the demo's 2.5 MB for 1.25 MB.
 """
 
+import logging
 import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging as absl_logging
 
 from serving import saved_model_export
 
@@ -61,6 +63,19 @@ def test_variables_are_stored_once(tmp_path):
         model(x, training=False),
         atol=1e-5,
     )
+
+
+def test_absl_info_logs_still_show_after_an_export(tmp_path, caplog):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    spec = [tf.TensorSpec([None, 3], tf.float32, name="x")]
+    level = logging.getLogger("absl").level
+    saved_model_export.write_saved_model(
+        model, {"predict": (lambda x: {"y": model(x)}, spec)}, str(tmp_path / "m")
+    )
+    assert logging.getLogger("absl").level == level
+    with caplog.at_level(logging.INFO):
+        absl_logging.info("after the export")
+    assert "after the export" in caplog.text
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Shared fixtures: two logical CPU devices, the digits TFRecords once per session."""
 
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,17 +32,20 @@ def digits_dir(tmp_path_factory):
     return str(out)
 
 
+_ABSL_LEVEL = logging.getLogger("absl").level
+
+
 @pytest.fixture(autouse=True)
 def _absl_logger_level_restored():
-    """Each test starts with the absl logger's level as the suite began.
+    """Each test starts and ends with the absl logger at the level it had
+    when the suite began.
 
     Parsing or unparsing absl's global flags (tests that run a binary's
-    `main` in process) sets that level to WARNING; a later test in the same
-    worker then saw none of the absl INFO lines it checks with `caplog`.
+    `main` in process, module fixtures included) sets that level to
+    WARNING; a later test in the same worker then saw none of the absl INFO
+    lines it checks with `caplog`.
     """
-    import logging
-
     logger = logging.getLogger("absl")
-    level = logger.level
+    logger.setLevel(_ABSL_LEVEL)
     yield
-    logger.setLevel(level)
+    logger.setLevel(_ABSL_LEVEL)

@@ -33,7 +33,7 @@ setup(
         # release may format differently.
         # pytest-xdist runs the suite in worker processes (`make test`): most
         # of a test's time is single-threaded Python (tracing, conversion),
-        # so two workers on two cores take 260 s where one took 656 s.
+        # so two workers on two cores took 293 s where one took 535 s.
         "dev": ["pytest", "pytest-xdist>=3.6", "jax[cpu]>=0.10", "ruff==0.17.6"],
         # The model server's gRPC API: TF Serving's own protos, so existing
         # TF Serving clients work unchanged.

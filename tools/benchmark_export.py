@@ -156,10 +156,6 @@ def benchmark(export_dir: str, runs: int, warmup: int, threads: int) -> dict:
     return results
 
 
-def _on_off(enabled: bool | None) -> str:
-    return "unknown" if enabled is None else ("on" if enabled else "off")
-
-
 def main(argv: list[str]) -> int:
     from tools.tool_flags import parse_flags
 
@@ -182,7 +178,7 @@ def main(argv: list[str]) -> int:
     print(
         f"Batch-1 latency, {FLAGS.runs} calls after {FLAGS.warmup} warm-up, on "
         f"{info['cpu_model']} ({', '.join(info['cpu_features'])}), {info['cores']} "
-        f"core(s); TensorFlow oneDNN {_on_off(info['onednn'])}; LiteRT with "
+        f"core(s); TensorFlow oneDNN {benchmark_host.on_off(info['onednn'])}; LiteRT with "
         f"{FLAGS.num_threads} thread(s):"
     )
     for name, r in results.items():

@@ -82,6 +82,11 @@ def host_info() -> dict:
     }
 
 
+def on_off(flag: bool | None) -> str:
+    """A setting's state for a report line: on, off or unknown (None)."""
+    return {True: "on", False: "off"}.get(flag, "unknown")
+
+
 def usage() -> tuple[float, float, int, int]:
     """(user s, system s, minor faults, major faults) of this process so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)

@@ -555,10 +555,6 @@ def _losses(losses: list[float]) -> str:
     return ", ".join(f"{v:.4g}" for v in losses) + " (warm-up first)"
 
 
-def _on_off(flag: bool | None) -> str:
-    return {True: "on", False: "off"}.get(flag, "unknown")
-
-
 def _malloc_text(settings: dict | None) -> str:
     if settings is None:
         return "not glibc (unchanged)"
@@ -569,6 +565,8 @@ def _malloc_text(settings: dict | None) -> str:
 
 def format_table(result: dict) -> str:
     """The results as an aligned two-column table."""
+    from tools import benchmark_host
+
     r = result
     if r["input_size"][0] == "tokens":
         size = f"sequence {r['input_size'][1]}"
@@ -608,7 +606,7 @@ def format_table(result: dict) -> str:
         ),
         (
             "kernels / malloc",
-            f"oneDNN {_on_off(r['host']['onednn'])}; malloc "
+            f"oneDNN {benchmark_host.on_off(r['host']['onednn'])}; malloc "
             f"{_malloc_text(r['host']['malloc_settings'])}",
         ),
         (
@@ -623,7 +621,7 @@ def format_table(result: dict) -> str:
             (
                 "reference",
                 f"tf-models-official {ref['tf_models_official']}, TensorFlow "
-                f"{ref['tensorflow']}, oneDNN {_on_off(ref['onednn'])}",
+                f"{ref['tensorflow']}, oneDNN {benchmark_host.on_off(ref['onednn'])}",
             ),
             (
                 "reference examples/s",
